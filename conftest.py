@@ -1,0 +1,98 @@
+"""Test-run set-up shared by the notebook tests (book/, under nbval) and tests/.
+
+1. Offline: the network guard (tests/netguard) is installed here and, through PYTHONPATH, in
+   every Python subprocess -- Jupyter kernels and the book build included; HF_HUB_OFFLINE=1.
+2. Execute each notebook once: nbval executes every book notebook; when all of a notebook's
+   cells pass, the plugin below stores the executed notebook in Jupyter Book's jupyter-cache,
+   so the book build later in the same run (tests/test_site.py) takes it from the cache
+   instead of executing it again. The cache is emptied at the start of every run, so nothing
+   from an earlier run (or an older version of the code) can reach the site.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent
+NETGUARD = ROOT / "tests" / "netguard"
+JUPYTER_CACHE = ROOT / "_build" / ".jupyter_cache"
+
+os.environ["COURSE_NETGUARD"] = "1"
+os.environ["COURSE_PROGRESS"] = "0"  # progress bars off in executed notebooks
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NETGUARD), os.environ.get("PYTHONPATH")]))
+sys.path.insert(0, str(NETGUARD))
+import course_netguard  # noqa: E402
+
+course_netguard.install()
+
+
+def pytest_sessionstart(session):
+    shutil.rmtree(JUPYTER_CACHE, ignore_errors=True)
+
+
+class _NotebookRun:
+    def __init__(self):
+        self.started = time.perf_counter()
+        self.outputs: dict[int, list] = {}
+        self.ok = True
+
+
+_runs: dict[str, _NotebookRun] = {}
+
+
+def _is_nbval_cell(item) -> bool:
+    return type(item).__name__ == "IPyNbCell" and hasattr(item, "cell_num")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if not _is_nbval_cell(item) or report.when != "call":
+        return
+    run = _runs.setdefault(str(item.parent.path), _NotebookRun())
+    run.outputs[item.cell_num] = list(item.test_outputs or [])
+    run.ok = run.ok and report.passed
+
+
+def pytest_runtest_teardown(item, nextitem):
+    if not _is_nbval_cell(item):
+        return
+    if nextitem is not None and nextitem.parent is item.parent:
+        return
+    run = _runs.pop(str(item.parent.path), None)
+    if run is not None and run.ok:
+        cache_executed_notebook(Path(item.parent.path), run)
+
+
+def cache_executed_notebook(path: Path, run: _NotebookRun) -> None:
+    """Put the notebook, with the outputs nbval collected, into the book build's cache."""
+    import nbformat
+    from jupyter_cache import get_cache
+    from jupyter_cache.base import CacheBundleIn
+
+    nb = nbformat.read(str(path), as_version=4)
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    if len(code_cells) != len(run.outputs):  # a cell was skipped or deselected: execute again
+        return
+    for number, cell in enumerate(code_cells):
+        cell.execution_count = number + 1
+        cell.outputs = run.outputs[number]
+        for output in cell.outputs:
+            if output.get("output_type") == "execute_result":
+                output["execution_count"] = number + 1
+    JUPYTER_CACHE.parent.mkdir(parents=True, exist_ok=True)
+    cache = get_cache(str(JUPYTER_CACHE))
+    cache.cache_notebook_bundle(
+        CacheBundleIn(nb, str(path), data={"execution_seconds": time.perf_counter() - run.started}),
+        check_validity=False,
+        overwrite=True,
+    )

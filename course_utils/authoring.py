@@ -1,0 +1,313 @@
+"""Authoring tools: exercise regions in the book's notebooks, and the student (Colab) notebooks.
+
+A book notebook holds each exercise's reference answer between nbgrader's markers::
+
+    def causal_mask(T):
+        \"\"\"...\"\"\"
+        ### BEGIN SOLUTION
+        return torch.ones(T, T, dtype=torch.bool).tril()
+        ### END SOLUTION
+
+and a later code cell grades it: ``check("attention.causal_mask", causal_mask)``.
+
+The student builder turns ``book/X.ipynb`` into ``student/X.ipynb``:
+
+* every solution region becomes ``raise NotImplementedError(...)`` (signature, docstring and the
+  comments outside the region are kept);
+* cells tagged ``solution`` and the ``{solution-start}`` / ``{solution-end}`` markdown cells of
+  sphinx-exercise are removed, and ``{exercise}`` directives become plain Markdown (Colab does not
+  render MyST);
+* outputs and execution counts are cleared, the kernelspec is ``python3``;
+* a first setup cell installs ``course_utils`` from the repository -- only inside Colab, and
+  without replacing Colab's own torch.
+
+Command line (what ``make student`` runs)::
+
+    python -m course_utils.authoring student          # write student/
+    python -m course_utils.authoring student --check  # exit 1 if student/ is stale
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+BEGIN = "### BEGIN SOLUTION"
+END = "### END SOLUTION"
+SOLUTION_TAG = "solution"
+ROOT = Path(__file__).resolve().parent.parent
+
+_CHECK_CALL = re.compile(r"""check\(\s*["'](?P<id>[\w.]+)["']\s*,\s*(?P<name>[A-Za-z_]\w*)\s*\)""")
+_GATED = re.compile(r"^\s*```\{solution-(start|end)\}", re.M)
+_EXERCISE = re.compile(
+    r"^```\{exercise\}[ \t]*(?P<title>[^\n]*)\n(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$",
+    re.M | re.S,
+)
+
+
+class AuthoringError(ValueError):
+    """A book notebook breaks the exercise conventions (unbalanced markers, no check cell...)."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Solution regions
+# ---------------------------------------------------------------------------------------------
+def has_solution(source: str) -> bool:
+    return BEGIN in source
+
+
+def strip_solutions(source: str, where: str = "cell") -> str:
+    """Replace every ``### BEGIN SOLUTION`` ... ``### END SOLUTION`` region by a stub.
+
+    The stub sits at the indentation of the ``BEGIN`` marker and raises ``NotImplementedError``,
+    which the exercise checks report as "not implemented yet".
+    """
+    out, inside = [], False
+    for number, line in enumerate(source.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith(BEGIN):
+            if inside:
+                raise AuthoringError(f"{where}: line {number}: nested '{BEGIN}'")
+            inside = True
+            indent = line[: len(line) - len(line.lstrip())]
+            out.append(f'{indent}raise NotImplementedError("Your code here: replace this line.")')
+        elif stripped.startswith(END):
+            if not inside:
+                raise AuthoringError(f"{where}: line {number}: '{END}' without '{BEGIN}'")
+            inside = False
+        elif not inside:
+            out.append(line)
+    if inside:
+        raise AuthoringError(f"{where}: '{BEGIN}' is never closed by '{END}'")
+    return "\n".join(out)
+
+
+def solution_only(source: str) -> str:
+    """Drop the marker lines, keeping the reference answer (what the book executes)."""
+    return "\n".join(l for l in source.splitlines() if l.strip() not in (BEGIN, END))
+
+
+# ---------------------------------------------------------------------------------------------
+# Exercises of a notebook
+# ---------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Exercise:
+    """One exercise of a book notebook: its id, the answer's name and the cell that defines it."""
+
+    id: str
+    name: str
+    notebook: Path
+    cell_index: int
+    source: str  # the full exercise cell, markers included
+
+    @property
+    def reference_source(self) -> str:
+        return solution_only(self.source)
+
+    @property
+    def stub_source(self) -> str:
+        return strip_solutions(self.source, where=f"{self.notebook.name} cell {self.cell_index}")
+
+    def load(self, student: bool = False) -> Callable:
+        """Execute the exercise cell alone (reference or stub) and return the answer object.
+
+        Exercise cells are self-contained by convention: they import what they use.
+        """
+        code = self.stub_source if student else self.reference_source
+        namespace: dict = {"__name__": f"exercise_{self.id.replace('.', '_')}"}
+        exec(compile(code, f"<{self.notebook.name}:{self.id}>", "exec"), namespace)
+        if self.name not in namespace:
+            raise AuthoringError(f"{self.notebook.name}: the exercise cell of {self.id} defines no '{self.name}'")
+        return namespace[self.name]
+
+
+def _read(path: Path) -> dict:
+    return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def exercises_in(notebook: Path) -> list[Exercise]:
+    """Every exercise in a book notebook: a solution cell followed by its ``check(...)`` cell."""
+    notebook = Path(notebook)
+    cells = _read(notebook)["cells"]
+    found = []
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code" or not has_solution(_source(cell)):
+            continue
+        strip_solutions(_source(cell), where=f"{notebook.name} cell {i}")  # validates markers
+        for later in cells[i + 1 :]:
+            if later["cell_type"] != "code":
+                continue
+            match = _CHECK_CALL.search(_source(later))
+            if match:
+                found.append(Exercise(match["id"], match["name"], notebook, i, _source(cell)))
+                break
+            if has_solution(_source(later)):
+                break
+        if not found or found[-1].cell_index != i:
+            raise AuthoringError(f"{notebook.name} cell {i}: a solution with no check(...) cell after it")
+    return found
+
+
+def book_notebooks(root: Path = ROOT) -> list[Path]:
+    return sorted(p for p in (root / "book").glob("*.ipynb"))
+
+
+def all_exercises(root: Path = ROOT) -> dict[str, Exercise]:
+    out: dict[str, Exercise] = {}
+    for nb in book_notebooks(root):
+        for ex in exercises_in(nb):
+            if ex.id in out:
+                raise AuthoringError(f"exercise id {ex.id} appears twice ({out[ex.id].notebook.name}, {nb.name})")
+            out[ex.id] = ex
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Student notebooks
+# ---------------------------------------------------------------------------------------------
+def repository_url(root: Path = ROOT) -> tuple[str, str]:
+    """``(url, branch)`` from ``_config.yml`` -- the one place the repository is named."""
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    repo = config.get("repository") or {}
+    url = str(repo.get("url", "")).rstrip("/")
+    if not url:
+        raise AuthoringError("_config.yml has no repository.url")
+    return url, str(repo.get("branch", "main"))
+
+
+COLAB_SETUP = '''\
+# Setup: inside Google Colab, install the course package (this cell does nothing elsewhere).
+# Colab's own torch and torchvision are kept: they are pinned as constraints, never reinstalled.
+import sys
+
+if "google.colab" in sys.modules:
+    import subprocess
+    import torch, torchvision
+
+    with open("/tmp/keep_colab_torch.txt", "w") as pins:
+        pins.write(f"torch=={{torch.__version__}}\\ntorchvision=={{torchvision.__version__}}\\n")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep_colab_torch.txt",
+         "course_utils @ git+{url}@{branch}"],
+        check=True,
+    )'''
+
+
+def colab_setup_source(root: Path = ROOT) -> str:
+    url, branch = repository_url(root)
+    return COLAB_SETUP.format(url=url, branch=branch)
+
+
+def _exercise_to_markdown(match: re.Match) -> str:
+    title = match["title"].strip()
+    heading = f"**Exercise{': ' + title if title else ''}**"
+    return f"{heading}\n\n{match['body'].strip()}\n"
+
+
+def to_student(nb: dict, setup_source: str, name: str = "notebook") -> dict:
+    """The student twin of a book notebook (a new dict; ``nb`` is not changed)."""
+    student = copy.deepcopy(nb)
+    cells = []
+    for i, cell in enumerate(student["cells"]):
+        src = _source(cell)
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SOLUTION_TAG in tags:
+            continue
+        if cell["cell_type"] == "markdown" and _GATED.search(src):
+            continue
+        if cell["cell_type"] == "code":
+            if has_solution(src):
+                src = strip_solutions(src, where=f"{name} cell {i}")
+            cell["outputs"], cell["execution_count"] = [], None
+        elif cell["cell_type"] == "markdown":
+            src = _EXERCISE.sub(_exercise_to_markdown, src)
+        cell["source"] = src
+        cell.get("metadata", {}).pop("execution", None)
+        cells.append(cell)
+    setup = {
+        "cell_type": "code",
+        "execution_count": None,
+        "id": "colab-setup",
+        "metadata": {"tags": ["colab-setup"]},
+        "outputs": [],
+        "source": setup_source,
+    }
+    student["cells"] = [setup] + cells
+    student.setdefault("metadata", {})["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    return student
+
+
+def dumps(nb: dict) -> str:
+    return json.dumps(nb, indent=1, ensure_ascii=False, sort_keys=True) + "\n"
+
+
+def student_files(root: Path = ROOT) -> Iterator[tuple[Path, str]]:
+    setup = colab_setup_source(root)
+    for src in book_notebooks(root):
+        yield root / "student" / src.name, dumps(to_student(_read(src), setup, src.name))
+
+
+def build_students(root: Path = ROOT, check: bool = False) -> list[Path]:
+    """Write ``student/`` (or, with ``check``, return the student files that are stale)."""
+    stale = []
+    expected = set()
+    for path, text in student_files(root):
+        expected.add(path.name)
+        current = path.read_text(encoding="utf-8") if path.exists() else None
+        if current != text:
+            stale.append(path)
+            if not check:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text, encoding="utf-8")
+    for orphan in sorted((root / "student").glob("*.ipynb")):
+        if orphan.name not in expected:
+            stale.append(orphan)
+            if not check:
+                orphan.unlink()
+    return stale
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course_utils.authoring")
+    sub = parser.add_subparsers(dest="command", required=True)
+    st = sub.add_parser("student", help="write student/ from book/")
+    st.add_argument("--check", action="store_true", help="only report stale student notebooks")
+    sub.add_parser("exercises", help="list the exercises found in book/")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "exercises":
+            for ex in all_exercises().values():
+                print(f"{ex.id:45s} {ex.notebook.name} (cell {ex.cell_index}, answer '{ex.name}')")
+            return 0
+        stale = build_students(check=args.check)
+    except AuthoringError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        for path in stale:
+            print(f"stale: {path.relative_to(ROOT)} (run `make student`)")
+        return 1 if stale else 0
+    for path in stale:
+        print(f"wrote {path.relative_to(ROOT)}")
+    print(f"student/ is up to date ({len(book_notebooks())} notebooks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

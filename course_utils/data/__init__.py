@@ -1,0 +1,27 @@
+"""Procedural data sets: seeded, deterministic, generated on the spot (no downloads).
+
+* ``shapes`` -- RGB scenes of coloured circles, squares and triangles with labels, boxes,
+  masks and captions (classification, detection, segmentation, CLIP, text-to-image).
+* ``corpus`` -- a generated English-like text corpus with gender, royalty, plural and
+  country-capital structure (word2vec analogies, masked-token prediction).
+* ``phantoms`` (planned) -- grayscale medical-like images: mammography masses, CT phantoms.
+"""
+from course_utils.data.corpus import (
+    CorpusConfig,
+    Vocab,
+    analogies,
+    encode_corpus,
+    make_corpus,
+    relation_pairs,
+)
+from course_utils.data.shapes import (
+    COLOURS,
+    SHAPES,
+    SIZES,
+    ShapesConfig,
+    ShapesDataset,
+    class_names,
+    collate_detection,
+    make_shapes_classification,
+    make_shapes_scene,
+)
