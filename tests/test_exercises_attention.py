@@ -125,11 +125,8 @@ def sdpa_batched_only(q, k, v, mask=None):
 
 
 def _reference_sdpa(q, k, v, mask=None):
-    scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
-    if mask is not None:
-        scores = scores.masked_fill(~mask, float("-inf"))
-    weights = scores.softmax(dim=-1)
-    return weights @ v, weights
+    """The book's reference answer (loaded from the notebook, not copied here)."""
+    return all_exercises()[SDPA].load()(q, k, v, mask)
 
 
 def test_sdpa_alternative_formulations_pass():
@@ -141,7 +138,6 @@ def test_sdpa_alternative_formulations_pass():
         return torch.einsum("...ij,...jd->...id", weights, v), weights
 
     assert run_check(SDPA, einsum_version).passed
-    assert run_check(SDPA, _reference_sdpa).passed
 
 
 def test_sdpa_expectations_do_not_depend_on_the_learners_inputs():
