@@ -6,6 +6,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
+# PyTorch's OpenMP threads spin while they wait by default; on a busy machine (CI neighbours,
+# a second notebook) that made a 30-second training cell take over 15 minutes. Sleeping
+# waits cost little alone and keep the chapters fast under load.
+export OMP_WAIT_POLICY ?= PASSIVE
+
 .PHONY: book test env browser student check-student clean help
 
 help:

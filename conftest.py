@@ -24,6 +24,7 @@ JUPYTER_CACHE = ROOT / "_build" / ".jupyter_cache"
 
 os.environ["COURSE_NETGUARD"] = "1"
 os.environ["COURSE_PROGRESS"] = "0"  # progress bars off in executed notebooks
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see course_utils/__init__.py
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
