@@ -12,58 +12,7 @@ from course_utils.exercises import attention as checks
 IDS = ["attention.scaled_dot_product_attention", "attention.attention_mask", "attention.mask_tokens"]
 
 
-@pytest.fixture(scope="module")
-def book():
-    return all_exercises()
-
-
-def failure(exercise_id, answer):
-    """The result of a failing check, and the text a learner would read."""
-    result = run_check(exercise_id, answer)
-    assert not result.passed, f"{exercise_id} accepted a wrong answer"
-    assert result.score < 1
-    with pytest.raises(ExerciseFailed) as info:
-        check(exercise_id, answer)
-    text = str(info.value)
-    assert text == result.report
-    assert "torch/" not in text and "course_utils/" not in text and "Traceback" not in text
-    return result, text
-
-
-def failed_cases(result):
-    return [c.name for c in result.cases if not c.passed]
-
-
-# ---------------------------------------------------------------------------------------------
-# Reference answers pass, stubs fail
-# ---------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_reference_answer_from_the_book_passes(book, exercise_id, capsys):
-    result = check(exercise_id, book[exercise_id].load())
-    assert result.passed and result.score == 1.0 and result.n_passed == result.n_cases >= 6
-    assert capsys.readouterr().out.strip() == f"✅ {exercise_id}: all {result.n_cases} cases passed"
-
-
-@pytest.mark.parametrize("exercise_id", IDS)
-def test_stub_fails_with_not_implemented(book, exercise_id):
-    result, text = failure(exercise_id, book[exercise_id].load(student=True))
-    assert result.score == 0
-    assert "not implemented yet" in text and "raise NotImplementedError" in text
-    assert len(text.splitlines()) == 1
-
-
-def test_every_registered_check_has_an_exercise_cell_and_back(book):
-    assert set(list_exercises()) == set(book)
-    assert set(IDS) <= set(list_exercises("attention"))
-
-
-def test_checks_leave_the_global_rng_alone(book):
-    torch.manual_seed(123)
-    expected = torch.rand(3)
-    torch.manual_seed(123)
-    for exercise_id in IDS:
-        run_check(exercise_id, book[exercise_id].load())
-    assert torch.equal(torch.rand(3), expected)
+from exercise_support import book, failed_cases, failure  # noqa: E402,F401 (book: a fixture)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
   masks and captions (classification, detection, segmentation, CLIP, text-to-image).
 * ``corpus`` -- a generated English-like text corpus with gender, royalty, plural and
   country-capital structure (word2vec analogies, masked-token prediction).
-* ``phantoms`` (planned) -- grayscale medical-like images: mammography masses, CT phantoms.
+* ``phantoms`` -- CT phantoms with low-dose / high-dose pairs (radon, Poisson counts, filtered
+  back-projection); mammography phantoms are planned.
 """
 from course_utils.data.corpus import (
     CorpusConfig,
@@ -24,4 +25,13 @@ from course_utils.data.shapes import (
     collate_detection,
     make_shapes_classification,
     make_shapes_scene,
+)
+from course_utils.data.phantoms import (
+    CTConfig,
+    CTPhantomDataset,
+    make_ct_pair,
+    make_ct_pairs,
+    random_ellipse_phantom,
+    shepp_logan,
+    simulate_ct,
 )

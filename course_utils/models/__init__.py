@@ -3,6 +3,10 @@
 * ``attention``   -- scaled dot-product attention, multi-head self-attention (Chapter 1)
 * ``transformer`` -- the Transformer encoder (Chapter 1; reused by the ViT and embeddings chapters)
 * ``bert``        -- a tiny BERT trained with masked-language modelling (Chapter 1)
+* ``vit``         -- the Vision Transformer, MAE pretraining, attention rollout (Chapter 2)
+* ``autoencoder`` -- linear / deep / denoising / sparse autoencoders (Chapter 5)
+* ``vae``         -- the variational autoencoder and the reparameterisation trick (Chapter 5)
+* ``unet``        -- the U-Net every image-to-image chapter reuses (Chapter 5)
 """
 from .attention import (
     MultiHeadSelfAttention,
