@@ -6,13 +6,9 @@ import pytest
 import torch
 
 from course_utils.authoring import all_exercises
-from course_utils.exercises import ExerciseFailed, check, list_exercises, run_check
+from course_utils.exercises import check, run_check
 from course_utils.exercises import attention as checks
-
-IDS = ["attention.scaled_dot_product_attention", "attention.attention_mask", "attention.mask_tokens"]
-
-
-from exercise_support import book, failed_cases, failure  # noqa: E402,F401 (book: a fixture)
+from exercise_support import book, failed_cases, failure  # noqa: F401  (book: a fixture)
 
 
 # ---------------------------------------------------------------------------------------------

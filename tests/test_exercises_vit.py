@@ -3,13 +3,8 @@ plausible wrong answers, with a message that says what is wrong."""
 import pytest
 import torch
 
-from course_utils.authoring import all_exercises
-from course_utils.exercises import ExerciseFailed, check, list_exercises, run_check
-
-IDS = ["vit.patchify", "vit.add_cls_and_positions", "vit.random_masking"]
-
-
-from exercise_support import book, failed_cases, failure  # noqa: E402,F401 (book: a fixture)
+from course_utils.exercises import run_check
+from exercise_support import book, failed_cases, failure  # noqa: F401  (book: a fixture)
 
 
 # ---------------------------------------------------------------------------------------------
