@@ -34,7 +34,7 @@ browser:
 # A fresh execution every time: the cache is emptied first.
 book: env
 	rm -rf _build/.jupyter_cache
-	COURSE_PROGRESS=0 $(VENV)/bin/jupyter-book build . -W --keep-going
+	COURSE_PROGRESS=0 $(VENV)/bin/jupyter-book build . --all -W --keep-going
 	@echo "The site: _build/html/index.html"
 
 # Notebooks run under nbval first; the site build in tests/test_site.py reuses those runs.

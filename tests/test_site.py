@@ -1,6 +1,6 @@
 """The book build, and the built site opened in a real (headless) browser.
 
-The build runs once per test run: `jupyter-book build . -W --keep-going` (a cell error or any
+The build runs once per test run: `jupyter-book build . --all -W --keep-going` (a cell error or any
 Sphinx warning fails it). Notebooks that nbval already executed earlier in this run come from the
 jupyter-cache (see conftest.py), so each chapter executes once per run.
 """
@@ -36,7 +36,7 @@ def _jupyter_book() -> str:
 def built_site():
     shutil.rmtree(HTML, ignore_errors=True)
     proc = subprocess.run(
-        [_jupyter_book(), "build", str(ROOT), "-W", "--keep-going"],
+        [_jupyter_book(), "build", str(ROOT), "--all", "-W", "--keep-going"],
         cwd=ROOT, capture_output=True, text=True,
     )
     log = proc.stdout + proc.stderr
