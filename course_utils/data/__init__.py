@@ -6,6 +6,8 @@
   country-capital structure (word2vec analogies, masked-token prediction).
 * ``phantoms`` -- CT phantoms with low-dose / high-dose pairs (radon, Poisson counts, filtered
   back-projection); mammography phantoms are planned.
+* ``fashion_mnist`` -- the lecture's Fashion-MNIST, opt-in: reads the IDX files from a local folder,
+  downloads them only with ``COURSE_ONLINE=1``.
 """
 from course_utils.data.corpus import (
     CorpusConfig,
@@ -35,3 +37,5 @@ from course_utils.data.phantoms import (
     shepp_logan,
     simulate_ct,
 )
+from course_utils.data.fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
+from course_utils.data.fashion_mnist import DatasetNotAvailable, load_fashion_mnist, read_idx

@@ -7,6 +7,19 @@
 * ``autoencoder`` -- linear / deep / denoising / sparse autoencoders (Chapter 5)
 * ``vae``         -- the variational autoencoder and the reparameterisation trick (Chapter 5)
 * ``unet``        -- the U-Net every image-to-image chapter reuses (Chapter 5)
+* ``boxes``       -- box formats, IoU and non-maximum suppression (Chapter 3)
+* ``selective_search`` -- R-CNN's region proposals by hierarchical grouping (Chapter 3)
+* ``yolo``        -- a YOLO-style single-shot grid detector: targets, loss, decoding (Chapter 3)
+* ``losses``      -- the focal loss (Chapter 3; reused for imbalanced medical data)
+* ``gan``         -- DCGAN generator and discriminator, conditional by class, the two steps (Chapter 4)
+* ``judge``       -- a small CNN classifier whose features rate generated images (Chapters 4, 7)
+* ``pix2pix``     -- U-Net generator, PatchGAN discriminator, the pix2pix objective (Chapter 4)
+* ``word2vec``    -- skip-gram and CBOW with negative sampling, analogies (Chapter 6)
+* ``clip``        -- a tiny open_clip CLIP: build, train on shapes, save and load (Chapters 6, 7)
+* ``captioner``   -- a decoder that writes a caption from an image embedding (Chapter 6)
+
+The names of the first three modules are re-exported here; import the others from their module,
+e.g. ``from course_utils.models.yolo import TinyYOLO``.
 """
 from .attention import (
     MultiHeadSelfAttention,
