@@ -5,9 +5,14 @@
 * ``corpus`` -- a generated English-like text corpus with gender, royalty, plural and
   country-capital structure (word2vec analogies, masked-token prediction).
 * ``phantoms`` -- CT phantoms with low-dose / high-dose pairs (radon, Poisson counts, filtered
-  back-projection); mammography phantoms are planned.
+  back-projection).
+* ``mammography`` -- phantom mammograms: tissue texture, benign and malignant masses with boxes and
+  masks, class imbalance, acquisition sites that differ (Chapter 8).
+* ``chest_xray`` -- phantom chest X-rays with and without opacities, for scarce-label learning (Chapter 8).
+* ``opt_in`` -- ``online()``: real data sets and pretrained weights load only with ``COURSE_ONLINE=1``.
 * ``fashion_mnist`` -- the lecture's Fashion-MNIST, opt-in: reads the IDX files from a local folder,
   downloads them only with ``COURSE_ONLINE=1``.
+* ``medmnist`` -- MedMNIST (BreastMNIST, PneumoniaMNIST) from the official ``.npz`` files, opt-in.
 """
 from course_utils.data.corpus import (
     CorpusConfig,
@@ -38,4 +43,8 @@ from course_utils.data.phantoms import (
     simulate_ct,
 )
 from course_utils.data.fashion_mnist import CLASSES as FASHION_MNIST_CLASSES
-from course_utils.data.fashion_mnist import DatasetNotAvailable, load_fashion_mnist, read_idx
+from course_utils.data.fashion_mnist import load_fashion_mnist, read_idx
+from course_utils.data.medmnist import load_medmnist
+from course_utils.data.opt_in import DatasetNotAvailable, online
+from course_utils.data.mammography import MammoConfig, SiteConfig, SITES, make_mammograms, mass_crops
+from course_utils.data.chest_xray import ChestXrayConfig, make_chest_xrays

@@ -14,28 +14,19 @@ are missing, ``torchvision.datasets.FashionMNIST(root, download=True)`` fetches 
 from __future__ import annotations
 
 import gzip
-import os
 from pathlib import Path
 from typing import Union
 
 import numpy as np
 import torch
 
+from course_utils.data.opt_in import ONLINE_ENV, DatasetNotAvailable, online  # noqa: F401  (re-exported)
+
 CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
-ONLINE_ENV = "COURSE_ONLINE"
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4"), 0x0D: np.dtype(">f4"),
            0x0E: np.dtype(">f8")}
-
-
-class DatasetNotAvailable(FileNotFoundError):
-    """The files are not on disk and downloading is not enabled."""
-
-
-def online() -> bool:
-    """True when the learner opted in to downloads with ``COURSE_ONLINE=1``."""
-    return os.environ.get(ONLINE_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def read_idx(path: Union[str, Path]) -> np.ndarray:

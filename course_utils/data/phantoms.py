@@ -1,6 +1,6 @@
 """Procedural grayscale medical phantoms: CT slices with low-dose / high-dose pairs.
 
-(A later chapter adds mammography-like phantoms with benign and malignant masses to this module.)
+(Phantom mammograms with benign and malignant masses are in ``course_utils.data.mammography``.)
 
 CT phantoms
 -----------

@@ -17,6 +17,12 @@
 * ``word2vec``    -- skip-gram and CBOW with negative sampling, analogies (Chapter 6)
 * ``clip``        -- a tiny open_clip CLIP: build, train on shapes, save and load (Chapters 6, 7)
 * ``captioner``   -- a decoder that writes a caption from an image embedding (Chapter 6)
+* ``diffusion``   -- noise schedule, q(x_t | x_0), the denoiser's training loop, DDPM sampling,
+  inpainting, classifier-free guidance (Chapter 7)
+* ``latent``      -- latent diffusion: a tiny autoencoder and text conditioning (Chapter 7)
+* ``unclip``      -- the unCLIP prior from text to image embeddings (Chapter 7)
+* ``cad``         -- a mammography CAD pipeline's parts: crop classifier, segment-and-classify U-Net,
+  anomaly maps (Chapter 8)
 
 The names of the first three modules are re-exported here; import the others from their module,
 e.g. ``from course_utils.models.yolo import TinyYOLO``.

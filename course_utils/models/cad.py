@@ -1,0 +1,179 @@
+"""Pieces of the mammography CAD pipeline that the package did not have yet.
+
+* :class:`CropClassifier` -- a small CNN that scores a mass crop: benign (0) or malignant (1), one logit.
+* :func:`binary_loss` -- the three losses the imbalance section compares, on one logit per example:
+
+      plain CE         L = −[y log p + (1 − y) log(1 − p)],                       p = σ(z)
+      class-weighted   L = −[w₊ y log p + (1 − y) log(1 − p)],  w₊ = N₋ / N₊  (the inverse class frequency)
+      focal            L = −α_t (1 − p_t)^γ log p_t       (``course_utils.models.losses.sigmoid_focal_loss``)
+
+* :func:`train_binary` -- Adam on random mini-batches with one of those losses (same budget for all);
+  :func:`freeze_all_but_norm_and_head` -- the fine-tuning recipe for a new site with few labels.
+* :class:`SegmentClassifyUNet` -- the package's :class:`~course_utils.models.unet.UNet` with a
+  classification head: a forward hook keeps the bottleneck's feature map b (B, C, h, w); the head
+  reads its global average, ``logits = W · mean_{h,w}(b) + c``. One network, two outputs: the mask
+  logits and the class logits, trained with L = BCE(mask) + λ · CE(class).
+* :func:`anomaly_map` -- the reconstruction-error map (x − x̂)² of an autoencoder and an image score
+  (the mean of the ``top`` largest errors after smoothing), for the anomaly-detection stage.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from course_utils.models.losses import sigmoid_focal_loss
+from course_utils.models.unet import UNet, UNetConfig
+
+LOSSES = ("ce", "weighted", "focal")
+
+
+@dataclass
+class CropClassifierConfig:
+    in_channels: int = 1
+    width: int = 16  # channels of the first conv; doubled once
+    dropout: float = 0.1
+    n_outputs: int = 1  # one logit (binary)
+
+
+class CropClassifier(nn.Module):
+    """conv(3x3) -> BN -> ReLU -> pool, twice, then global average pooling and a linear layer.
+
+    (B, C, S, S) -> (B,) logits when ``n_outputs == 1`` else (B, n_outputs).
+    """
+
+    def __init__(self, config: Optional[CropClassifierConfig] = None):
+        super().__init__()
+        self.config = c = config if config is not None else CropClassifierConfig()
+        w = c.width
+
+        def block(i, o):
+            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
+
+        self.features = nn.Sequential(block(c.in_channels, w), block(w, w), nn.MaxPool2d(2),
+                                      block(w, 2 * w), block(2 * w, 2 * w), nn.MaxPool2d(2))
+        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(2 * w, c.n_outputs))
+
+    def forward(self, x: Tensor) -> Tensor:
+        h = self.features(x).mean((-2, -1))  # (B, 2w): global average pooling
+        out = self.head(h)  # (B, n_outputs)
+        return out[:, 0] if self.config.n_outputs == 1 else out
+
+
+def binary_loss(logits: Tensor, targets: Tensor, kind: str = "ce", pos_weight: float = 1.0,
+                alpha: float = 0.75, gamma: float = 2.0) -> Tensor:
+    """Mean loss of one logit per example; ``kind`` in ``LOSSES`` (see the module docstring)."""
+    if kind not in LOSSES:
+        raise ValueError(f"kind={kind!r}: choose one of {LOSSES}.")
+    targets = targets.to(logits.dtype)
+    if kind == "ce":
+        return F.binary_cross_entropy_with_logits(logits, targets)
+    if kind == "weighted":
+        # L = −[w₊ y log p + (1 − y) log(1 − p)]
+        w = torch.tensor(float(pos_weight), device=logits.device)
+        return F.binary_cross_entropy_with_logits(logits, targets, pos_weight=w)
+    return sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma, reduction="mean")
+
+
+def train_binary(model: nn.Module, x: Tensor, y: Tensor, kind: str = "ce", steps: int = 300, batch_size: int = 64,
+                 lr: float = 3e-3, seed: int = 0, augment: bool = True, progress=lambda it, **kw: it,
+                 **loss_kwargs) -> nn.Module:
+    """Train ``model`` (x -> one logit) with ``binary_loss(kind)`` by Adam + one-cycle; random flips if ``augment``.
+
+    ``pos_weight`` defaults to N₋ / N₊ of ``y`` for the weighted loss.
+    """
+    if len(x) != len(y) or len(x) == 0:
+        raise ValueError(f"need as many labels as inputs (> 0), got {len(x)} inputs and {len(y)} labels.")
+    if kind == "weighted" and "pos_weight" not in loss_kwargs:
+        n_pos = max(int(y.sum()), 1)
+        loss_kwargs["pos_weight"] = (len(y) - n_pos) / n_pos
+    g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
+    device = next(model.parameters()).device
+    model.train()
+    for _ in progress(range(steps), desc=f"classifier ({kind})"):
+        idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=g)
+        xb, yb = x[idx], y[idx]
+        if augment:
+            flip = torch.rand(len(xb), generator=g) < 0.5
+            xb = torch.where(flip[:, None, None, None], xb.flip(-2), xb)  # vertical flips keep the anatomy
+        loss = binary_loss(model(xb.to(device)), yb.to(device), kind, **loss_kwargs)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    model.eval()
+    return model
+
+
+def freeze_all_but_norm_and_head(model: nn.Module, head: str = "head") -> nn.Module:
+    """Fine-tune only the normalisation layers and the head: every other parameter gets requires_grad=False.
+
+    With few labels from a new site this adapts the feature *statistics* (BatchNorm's running mean and
+    variance are re-estimated in train mode, its scale and shift are trained) and the decision, and
+    keeps the convolution filters learned on the large source site. Returns ``model``.
+    """
+    norm_types = (nn.BatchNorm1d, nn.BatchNorm2d, nn.GroupNorm, nn.LayerNorm)
+    keep = {id(p) for m in model.modules() if isinstance(m, norm_types) for p in m.parameters()}
+    for name, p in model.named_parameters():
+        p.requires_grad = id(p) in keep or name.startswith(head + ".")
+    if not any(p.requires_grad for p in model.parameters()):
+        raise ValueError(f"no normalisation layer and no parameter under {head!r}: nothing would be trained.")
+    return model
+
+
+@torch.no_grad()
+def predict_proba(model: nn.Module, x: Tensor, batch_size: int = 512) -> Tensor:
+    """σ(logit) for every input, in eval mode: (N,)."""
+    model.eval()
+    device = next(model.parameters()).device
+    return torch.cat([torch.sigmoid(model(x[i:i + batch_size].to(device))).cpu() for i in range(0, len(x), batch_size)])
+
+
+class SegmentClassifyUNet(nn.Module):
+    """A :class:`UNet` plus a classification head on its bottleneck (a forward hook captures it).
+
+    forward: (B, C, H, W) -> (mask logits (B, out_channels, H, W), class logits (B, n_classes)).
+    """
+
+    def __init__(self, unet_config: UNetConfig, n_classes: int = 3):
+        super().__init__()
+        self.unet = UNet(unet_config)
+        self._bottleneck: Optional[Tensor] = None
+        self.unet.bottleneck.register_forward_hook(self._keep)
+        width = unet_config.width(unet_config.depth)
+        self.classifier = nn.Sequential(nn.Linear(width, width), nn.ReLU(inplace=True), nn.Linear(width, n_classes))
+
+    def _keep(self, module, inputs, output):
+        self._bottleneck = output  # (B, width_depth, H / 2**depth, W / 2**depth)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        masks = self.unet(x)  # (B, out_channels, H, W); the hook stored the bottleneck
+        pooled = self._bottleneck.mean((-2, -1))  # (B, width_depth)
+        self._bottleneck = None
+        return masks, self.classifier(pooled)  # (B, out, H, W), (B, n_classes)
+
+
+@torch.no_grad()
+def anomaly_map(autoencoder: nn.Module, images: Tensor, smooth: int = 3, top: int = 8,
+                flat: bool = False) -> tuple[Tensor, Tensor]:
+    """(error maps (B, 1, H, W) = (x − x̂)², image scores (B,) = mean of the ``top`` largest smoothed errors).
+
+    The autoencoder maps (B, 1, H, W) to the same shape (e.g. ``UNet(UNetConfig(skip=False))``), or,
+    with ``flat=True``, (B, H*W) to (B, H*W) (``course_utils.models.autoencoder.Autoencoder``).
+    """
+    autoencoder.eval()
+    device = next(autoencoder.parameters()).device
+    x = images.to(device)
+    recon = autoencoder(x.flatten(1) if flat else x)
+    if isinstance(recon, tuple):
+        recon = recon[0]
+    err = (x - recon.reshape(x.shape)).pow(2)  # (B, 1, H, W)
+    smoothed = F.avg_pool2d(err, smooth, stride=1, padding=smooth // 2, count_include_pad=False)
+    scores = smoothed.flatten(1).topk(top, dim=1).values.mean(1)  # (B,)
+    return err.cpu(), scores.cpu()
