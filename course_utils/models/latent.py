@@ -1,0 +1,205 @@
+"""Latent and text-conditioned diffusion: a tiny ``AutoencoderKL``, a cross-attention U-Net, CLIP text.
+
+**Latent diffusion** (Rombach et al., 2022) runs the diffusion of ``course_utils.models.diffusion``
+not on pixels but on the code of an autoencoder that downsamples by a factor f:
+
+    z = E(x) ∈ R^{c × H/f × W/f},   x̂ = D(z),   trained once with  L = ‖x - D(E(x))‖² (+ a tiny KL)
+
+The denoiser then works on H/f × W/f "pixels" (f² times fewer positions), and a sample is D(z_0).
+Latents are divided by their standard deviation (Stable Diffusion's ``scaling_factor``) so that
+they have about unit variance, like the N(0, I) noise the chain ends in.
+
+**Text conditioning**: the prompt is tokenised (CLIP's BPE tokenizer), encoded by CLIP's text
+Transformer into per-token features c ∈ R^{L × d}, and every cross-attention layer of the U-Net lets
+the image positions (queries) look at the tokens (keys, values):
+
+    CrossAttn(h, c) = softmax(Q Kᵀ / √d_k) V,   Q = h W_Q,  K = c W_K,  V = c W_V
+
+The U-Net is diffusers' ``UNet2DConditionModel`` (``encoder_hidden_states`` = c). The "null"
+prompt of classifier-free guidance is the empty string's features, as in Stable Diffusion.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+@dataclass
+class TinyAutoencoderConfig:
+    """A diffusers ``AutoencoderKL`` small enough for a CPU; ``factor`` = spatial downsampling f."""
+
+    image_size: int = 32
+    channels: int = 3
+    factor: int = 4  # f: a power of 2; the encoder halves the resolution log2(f) times
+    width: int = 16  # channels of the first block; later blocks use 2 * width
+    latent_channels: int = 4
+
+    def __post_init__(self):
+        if self.factor < 1 or self.factor & (self.factor - 1):
+            raise ValueError(f"factor={self.factor} must be a power of 2 (1, 2, 4, 8, ...).")
+        if self.image_size % self.factor:
+            raise ValueError(f"image_size={self.image_size} is not divisible by factor={self.factor}.")
+        if self.width % 8:
+            raise ValueError(f"width={self.width} must be a multiple of 8 (GroupNorm with 8 groups).")
+
+    @property
+    def latent_size(self) -> int:
+        return self.image_size // self.factor
+
+
+def build_autoencoder(config: TinyAutoencoderConfig = TinyAutoencoderConfig()):
+    """``AutoencoderKL`` with log2(f) + 1 blocks (each but the last halves the resolution)."""
+    from diffusers import AutoencoderKL
+
+    blocks = config.factor.bit_length()  # log2(f) + 1
+    widths = tuple([config.width] + [2 * config.width] * (blocks - 1))
+    return AutoencoderKL(in_channels=config.channels, out_channels=config.channels,
+                         down_block_types=("DownEncoderBlock2D",) * blocks,
+                         up_block_types=("UpDecoderBlock2D",) * blocks, block_out_channels=widths,
+                         layers_per_block=1, latent_channels=config.latent_channels, norm_num_groups=8,
+                         sample_size=config.image_size)
+
+
+def train_autoencoder(ae, images: Tensor, steps: int = 200, batch_size: int = 32, lr: float = 3e-3,
+                      kl_weight: float = 1e-6, seed: int = 0, progress: Callable = lambda it, **kw: it) -> list:
+    """Fit ``ae`` on images in [0, 1] (N, C, H, W): L = ‖x - D(z)‖² + kl_weight · KL(q(z|x) ‖ N(0, I)).
+
+    z is sampled from the encoder's Gaussian (the reparameterisation trick). Returns the losses.
+    """
+    g = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    optimizer = torch.optim.AdamW(ae.parameters(), lr=lr, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
+    device = next(ae.parameters()).device
+    ae.train()
+    losses = []
+    for _ in progress(range(steps), desc="autoencoder"):
+        x = images[torch.randint(len(images), (batch_size,), generator=g)].to(device) * 2 - 1  # [-1, 1]
+        posterior = ae.encode(x).latent_dist
+        z = posterior.sample()  # μ + σ ε
+        x_hat = ae.decode(z).sample
+        loss = F.mse_loss(x_hat, x) + kl_weight * posterior.kl().mean()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        sched.step()
+        losses.append(loss.item())
+    return losses
+
+
+@torch.no_grad()
+def encode_latents(ae, images: Tensor, batch_size: int = 256) -> Tensor:
+    """Latent means of images in [0, 1]: (N, C, H, W) -> (N, c, H/f, W/f) (unscaled)."""
+    ae.eval()
+    device = next(ae.parameters()).device
+    return torch.cat([ae.encode(images[i:i + batch_size].to(device) * 2 - 1).latent_dist.mode().cpu()
+                      for i in range(0, len(images), batch_size)])
+
+
+@torch.no_grad()
+def decode_latents(ae, latents: Tensor, batch_size: int = 256) -> Tensor:
+    """Images in [0, 1] from (unscaled) latents: (N, c, h, w) -> (N, C, h f, w f)."""
+    ae.eval()
+    device = next(ae.parameters()).device
+    out = [ae.decode(latents[i:i + batch_size].to(device)).sample.cpu() for i in range(0, len(latents), batch_size)]
+    return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+
+
+def build_text_unet(sample_size: int = 8, channels: int = 4, widths=(32, 64), context_dim: int = 64,
+                    head_dim: int = 8, pooled_dim: Optional[int] = None):
+    """diffusers ``UNet2DConditionModel``: plain blocks, cross-attention only at the lowest resolution.
+
+    Each width is one resolution level (the image halves between levels); three levels give a
+    receptive field that covers a 16 x 16 image -- with two, the network cannot see enough of a very
+    noisy image to tell the noise from the content, and sampling drifts.
+
+    (RECIPES: sample 8-16, widths (32, 64), cross_attention_dim 64: about 1 M parameters.)
+    ``pooled_dim``: also add a projection of one pooled conditioning vector (the CLIP embedding,
+    passed as ``class_labels``) to the time embedding, as DALL-E 2's decoder and SDXL do; it
+    reaches every ResNet block, so the condition is learned in far fewer steps than through
+    cross-attention alone.
+    """
+    extra = {} if pooled_dim is None else dict(class_embed_type="projection",
+                                               projection_class_embeddings_input_dim=pooled_dim)
+    from diffusers import UNet2DConditionModel
+
+    down = ("DownBlock2D",) * (len(widths) - 1) + ("CrossAttnDownBlock2D",)  # cross-attention at the lowest
+    up = ("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (len(widths) - 1)  # resolution (and in the middle block)
+    return UNet2DConditionModel(sample_size=sample_size, in_channels=channels, out_channels=channels,
+                                layers_per_block=1, block_out_channels=tuple(widths), down_block_types=down,
+                                up_block_types=up, cross_attention_dim=context_dim, attention_head_dim=head_dim,
+                                norm_num_groups=8, **extra)
+
+
+def text_unet_fn(unet):
+    """model_fn(x_t, t, c) for ``course_utils.models.diffusion``'s loops.
+
+    ``c``: the context (B, L, d) alone, or -- for a U-Net built with ``pooled_dim`` -- the context
+    with the pooled vector appended as one more token (B, L + 1, d): the last token is split off
+    and passed as ``class_labels`` (one tensor keeps the condition-dropping and guidance code generic).
+    """
+    def fn(x, t, c):
+        if unet.config.class_embed_type == "projection":
+            # a unit CLIP vector has entries of about 1/√d: scale it to norm √d (entries of about 1, like
+            # the learned class embeddings of UNet2DModel) so that it is not drowned by the time embedding
+            pooled = c[:, -1] * c.shape[-1] ** 0.5  # (B, d)
+            return unet(x, t, encoder_hidden_states=c[:, :-1], class_labels=pooled).sample
+        return unet(x, t, encoder_hidden_states=c).sample
+    return fn
+
+
+# --------------------------------------------------------------------------------------------
+# The chapter-6 CLIP: load it if it is the current recipe, else train it
+
+
+def load_or_train_clip(directory=None, progress=None):
+    """The tiny shapes CLIP: loaded from ``directory`` (default ``default_clip_dir()``) when the saved
+    config equals the one ``train_shapes_clip`` builds, else trained here with ``train_shapes_clip``.
+
+    Returns ``(model, config, how)`` with ``how`` = "loaded from <dir>" or "trained here (...)".
+    """
+    from .clip import TinyClipConfig, default_clip_dir, load_clip, load_config, train_shapes_clip
+
+    directory = default_clip_dir() if directory is None else directory
+    wanted = TinyClipConfig()
+    reason = "no saved model"
+    try:
+        saved = load_config(directory)
+        if saved == wanted:
+            model = load_clip(directory)
+            return model, saved, f"loaded from {directory}"
+        reason = "the saved config differs from the current recipe"
+    except (FileNotFoundError, ValueError, OSError, RuntimeError, KeyError) as err:
+        reason = f"no usable saved model ({type(err).__name__})"
+    model, config, _ = train_shapes_clip(config=wanted, progress=progress)
+    return model, config, f"trained here ({reason})"
+
+
+@torch.no_grad()
+def prompt_features(clip_model, prompts, tokenizer=None) -> Tensor:
+    """Per-token CLIP text features of a list of prompts: (N, context_length, text_width)."""
+    from .clip import get_tokenizer, model_config, text_token_features
+
+    clip_model.eval()
+    tokenizer = tokenizer if tokenizer is not None else get_tokenizer(model_config(clip_model))
+    device = next(clip_model.parameters()).device
+    return text_token_features(clip_model, tokenizer(list(prompts)).to(device)).cpu()
+
+
+def step_seconds(fn: Callable[[], Tensor], params, steps: int = 2, warmup: int = 1) -> float:
+    """Mean seconds of one training step (forward, backward, Adam) of ``fn`` -> loss."""
+    import time
+
+    optimizer = torch.optim.Adam(params, lr=1e-4)
+    for i in range(warmup + steps):
+        if i == warmup:
+            start = time.perf_counter()
+        loss = fn()
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+    return (time.perf_counter() - start) / steps

@@ -1,0 +1,122 @@
+"""Oracle tests of course_utils.models.diffusion against diffusers' schedulers and U-Nets."""
+import pytest
+import torch
+from diffusers import DDIMScheduler, DDPMScheduler
+
+from course_utils.models.diffusion import (
+    NoiseSchedule, build_pixel_unet, classifier_free_guidance, ddpm_sample, ddpm_step, guided_eps, predicted_x0,
+    q_sample, repaint, scheduler_sample, train_denoiser, unet_fn,
+)
+
+
+@pytest.mark.parametrize("schedule", [NoiseSchedule(), NoiseSchedule(100, scaled=True), NoiseSchedule(50, 1e-3, 0.05)])
+def test_schedule_matches_diffusers(schedule):
+    ref = DDPMScheduler(**schedule.diffusers_config())
+    torch.testing.assert_close(schedule.betas, ref.betas)
+    torch.testing.assert_close(schedule.alpha_bars, ref.alphas_cumprod)
+    assert schedule.alpha_bars[-1] < (0.01 if schedule.num_steps != 50 else 1.0)
+
+
+def test_q_sample_matches_add_noise():
+    schedule = NoiseSchedule(200, scaled=True)
+    ref = DDPMScheduler(**schedule.diffusers_config())
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(6, 3, 8, 8, generator=g), torch.randn(6, 3, 8, 8, generator=g)
+    t = torch.tensor([0, 1, 50, 100, 198, 199])
+    torch.testing.assert_close(q_sample(x0, t, noise, schedule), ref.add_noise(x0, noise, t))
+    # x̂_0 inverts the jump exactly when the noise is known
+    torch.testing.assert_close(predicted_x0(q_sample(x0, t, noise, schedule), t, noise, schedule), x0,
+                               atol=1e-3, rtol=1e-3)
+
+
+def test_q_sample_errors():
+    schedule = NoiseSchedule(10)
+    with pytest.raises(ValueError, match="same shape"):
+        q_sample(torch.zeros(2, 1, 4, 4), torch.tensor([0, 1]), torch.zeros(2, 1, 4, 3), schedule)
+    with pytest.raises(ValueError, match="0..9"):
+        q_sample(torch.zeros(2, 1, 4, 4), torch.tensor([0, 10]), torch.zeros(2, 1, 4, 4), schedule)
+    with pytest.raises(ValueError, match="beta"):
+        NoiseSchedule(10, 0.5, 0.1)
+
+
+@pytest.mark.parametrize("variance, library", [("small", "fixed_small"), ("large", "fixed_large")])
+def test_ddpm_step_matches_scheduler_step(variance, library):
+    schedule = NoiseSchedule(50, scaled=True)
+    ref = DDPMScheduler(**schedule.diffusers_config(), variance_type=library)
+    ref.set_timesteps(50)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(3, 1, 8, 8, generator=g)
+    for t in (49, 25, 1, 0):
+        eps = torch.randn(3, 1, 8, 8, generator=g)
+        ours = ddpm_step(eps, t, x, schedule, torch.Generator().manual_seed(t), variance=variance)
+        theirs = ref.step(eps, t, x, generator=torch.Generator().manual_seed(t)).prev_sample
+        torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=1e-5)
+
+
+def test_ddpm_sample_matches_library_loop():
+    """The from-scratch sampler and DDPMScheduler give the same x_0 from the same model and noise."""
+    torch.manual_seed(0)
+    unet = build_pixel_unet(8, 1, (8, 16), num_classes=3).eval()
+    fn = unet_fn(unet)
+    schedule = NoiseSchedule(40, scaled=True)
+    y = torch.tensor([0, 1, 2])
+    ours, trajectory = ddpm_sample(fn, (3, 1, 8, 8), schedule, torch.Generator().manual_seed(3), cond=y, keep_every=10)
+    theirs = scheduler_sample(fn, DDPMScheduler(**schedule.diffusers_config()), (3, 1, 8, 8), 40,
+                              torch.Generator().manual_seed(3), cond=y)
+    torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
+    assert [t for t, _ in trajectory] == [40, 30, 20, 10, 0]
+    ddim = scheduler_sample(fn, DDIMScheduler(**schedule.diffusers_config()), (3, 1, 8, 8), 5,
+                            torch.Generator().manual_seed(3), cond=y)
+    assert ddim.shape == (3, 1, 8, 8) and torch.isfinite(ddim).all()
+
+
+def test_classifier_free_guidance():
+    u, c = torch.randn(2, 4), torch.randn(2, 4)
+    torch.testing.assert_close(classifier_free_guidance(u, c, 0.0), u)
+    torch.testing.assert_close(classifier_free_guidance(u, c, 1.0), c)
+    torch.testing.assert_close(classifier_free_guidance(u, c, 3.0), 3 * c - 2 * u)
+    with pytest.raises(ValueError, match="shape"):
+        classifier_free_guidance(u, c[:1], 2.0)
+    # guided_eps batches the two branches in one call
+    fn = lambda x, t, cond: x * cond.float().reshape(-1, 1)  # noqa: E731
+    x, t = torch.ones(2, 4), torch.zeros(2, dtype=torch.long)
+    cond, null = torch.tensor([2, 3]), torch.tensor([0, 0])
+    torch.testing.assert_close(guided_eps(fn, x, t, cond, null, 2.0), 2 * fn(x, t, cond))
+
+
+def test_repaint_keeps_known_pixels():
+    torch.manual_seed(0)
+    fn = lambda x, t, c=None: torch.zeros_like(x)  # noqa: E731  "predicts no noise"
+    schedule = NoiseSchedule(40, scaled=True)
+    known = torch.rand(2, 1, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., :4, :] = 1
+    out = repaint(fn, known, mask, schedule, torch.Generator().manual_seed(0), resample=2)
+    torch.testing.assert_close(out[..., :4, :], known[..., :4, :])
+    assert not torch.allclose(out[..., 4:, :], known[..., 4:, :])
+    with pytest.raises(ValueError, match="resample"):
+        repaint(fn, known, mask, schedule, resample=0)
+
+
+def test_train_denoiser_learns_and_drops_conditions():
+    torch.manual_seed(0)
+    unet = build_pixel_unet(8, 1, (8, 16), num_classes=2)
+    data = torch.zeros(64, 1, 8, 8)
+    data[32:] = 0.8
+    labels = torch.tensor([0] * 32 + [1] * 32)
+    losses = train_denoiser(unet_fn(unet), unet.parameters(), data, NoiseSchedule(40, scaled=True), 40,
+                            conditions=labels, null_condition=torch.tensor(2), drop_prob=0.2, batch_size=16, lr=3e-3)
+    assert sum(losses[-10:]) < sum(losses[:10])
+    with pytest.raises(ValueError, match="null_condition"):
+        train_denoiser(unet_fn(unet), unet.parameters(), data, NoiseSchedule(20), 1, conditions=labels, drop_prob=0.1)
+    with pytest.raises(ValueError, match="align"):
+        train_denoiser(unet_fn(unet), unet.parameters(), data, NoiseSchedule(20), 1, conditions=labels[:3])
+
+
+def test_build_pixel_unet_attention_only_at_low_resolution():
+    unet = build_pixel_unet(16, 1, (8, 16, 16), num_classes=10, attention_at=8)
+    assert unet.config.down_block_types == ("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D")
+    out = unet(torch.randn(2, 1, 16, 16), torch.tensor([1, 2]), class_labels=torch.tensor([0, 10])).sample
+    assert out.shape == (2, 1, 16, 16)
+    with pytest.raises(ValueError, match="divisible"):
+        build_pixel_unet(10, 1, (8, 16, 16))

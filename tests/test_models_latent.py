@@ -1,0 +1,81 @@
+"""course_utils.models.latent: the tiny AutoencoderKL, the text-conditioned U-Net, loading the CLIP."""
+import pytest
+import torch
+
+from course_utils.models.latent import (
+    TinyAutoencoderConfig, build_autoencoder, build_text_unet, decode_latents, encode_latents, load_or_train_clip,
+    prompt_features, step_seconds, text_unet_fn, train_autoencoder,
+)
+
+
+@pytest.mark.parametrize("factor", [1, 2, 4, 8])
+def test_autoencoder_downsamples_by_factor(factor):
+    config = TinyAutoencoderConfig(image_size=16, channels=1, factor=factor, width=8)
+    ae = build_autoencoder(config)
+    images = torch.rand(2, 1, 16, 16)
+    z = encode_latents(ae, images)
+    assert z.shape == (2, 4, 16 // factor, 16 // factor) and config.latent_size == 16 // factor
+    x = decode_latents(ae, z)
+    assert x.shape == images.shape and x.min() >= 0 and x.max() <= 1
+
+
+def test_autoencoder_config_errors():
+    with pytest.raises(ValueError, match="power of 2"):
+        TinyAutoencoderConfig(factor=3)
+    with pytest.raises(ValueError, match="divisible"):
+        TinyAutoencoderConfig(image_size=20, factor=8)
+    with pytest.raises(ValueError, match="multiple of 8"):
+        TinyAutoencoderConfig(width=12)
+
+
+def test_train_autoencoder_reduces_the_loss():
+    torch.manual_seed(0)
+    ae = build_autoencoder(TinyAutoencoderConfig(image_size=8, channels=1, factor=2, width=8))
+    images = torch.zeros(16, 1, 8, 8)
+    images[:, :, 2:6, 2:6] = 1
+    losses = train_autoencoder(ae, images, steps=30, batch_size=8, lr=3e-3)
+    assert sum(losses[-5:]) < sum(losses[:5])
+
+
+def test_text_unet_with_and_without_pooled_vector():
+    x, t = torch.randn(2, 4, 8, 8), torch.tensor([3, 7])
+    plain = build_text_unet(8, 4, (16, 32), context_dim=32, head_dim=8)
+    assert text_unet_fn(plain)(x, t, torch.randn(2, 5, 32)).shape == x.shape
+    pooled = build_text_unet(8, 4, (16, 32), context_dim=32, head_dim=8, pooled_dim=32)
+    fn = text_unet_fn(pooled)
+    c = torch.randn(2, 6, 32)  # 5 context tokens + the pooled vector
+    out = fn(x, t, c)
+    assert out.shape == x.shape
+    c2 = c.clone()
+    c2[:, -1] += 1.0  # the pooled vector changes the prediction
+    assert not torch.allclose(fn(x, t, c2), out)
+    assert step_seconds(lambda: fn(x, t, c).pow(2).mean(), pooled.parameters(), steps=1) > 0
+
+
+def test_load_or_train_clip_loads_a_matching_saved_model(tmp_path, monkeypatch):
+    from course_utils.models import clip as clip_module
+    from course_utils.models.clip import TinyClipConfig, build_tiny_clip, save_clip
+
+    torch.manual_seed(0)
+    model = build_tiny_clip(TinyClipConfig())
+    save_clip(model, tmp_path / "good")
+    loaded, config, how = load_or_train_clip(tmp_path / "good")
+    assert how.startswith("loaded") and config == TinyClipConfig()
+    torch.testing.assert_close(loaded.text_projection, model.text_projection)
+    feats = prompt_features(loaded, ["a small red circle", ""])
+    assert feats.shape == (2, TinyClipConfig().context_length, TinyClipConfig().text_width)
+
+    # a stale model (another config) or none at all: train (here: a stub standing in for train_shapes_clip)
+    save_clip(build_tiny_clip(TinyClipConfig(text_layers=1)), tmp_path / "stale")
+    calls = []
+
+    def fake_train(config=None, progress=None):
+        calls.append(config)
+        return build_tiny_clip(config), config, []
+
+    monkeypatch.setattr(clip_module, "train_shapes_clip", fake_train)
+    _, _, how = load_or_train_clip(tmp_path / "stale")
+    assert how.startswith("trained here") and "differs" in how
+    _, _, how = load_or_train_clip(tmp_path / "missing")
+    assert how.startswith("trained here") and "FileNotFoundError" in how
+    assert calls == [TinyClipConfig(), TinyClipConfig()]
