@@ -124,3 +124,18 @@ def test_ddpm_step_noise_at_zero_fails_only_the_last_step_cases():
 def test_cfg_mistakes(answer, expected):
     _, text = failure("diffusion.classifier_free_guidance", answer)
     assert expected in text
+
+
+# --- scale_latents --------------------------------------------------------------------------------
+@pytest.mark.parametrize("answer, expected", [
+    (lambda z: (z * z.std(), z.std().item()), "multiplied by σ"),
+    (lambda z: (z / z.var(), 1 / z.var().item()), "variance"),
+    (lambda z: (z / z.std(dim=(0, 2, 3), keepdim=True), 1.0), "one global factor"),
+    (lambda z: ((z - z.mean()) / z.std(), 1 / z.std().item()), "subtract the mean"),
+    (lambda z: (z / z.pow(2).mean().sqrt(), 1.0), "root mean square"),
+    (lambda z: (z / z.std(), z.std().item()), "factor"),
+    (lambda z: z / z.std(), "tuple"),
+])
+def test_scale_latents_mistakes(answer, expected):
+    _, text = failure("diffusion.scale_latents", answer)
+    assert expected in text

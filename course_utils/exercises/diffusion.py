@@ -6,12 +6,14 @@
 * ``diffusion.ddpm_step`` -- x_{t-1} = 1/√α_t (x_t - β_t/√(1-ᾱ_t) ε̂) + σ_t z with σ_t² = β_t, and no
   noise at t = 0; compared with the package's ``ddpm_step(..., variance="large")`` given the same z.
 * ``diffusion.classifier_free_guidance`` -- ε̂ = ε_∅ + s (ε_c - ε_∅); s = 0, 1 and > 1.
+* ``diffusion.scale_latents`` -- z' = z / σ(z), one global σ over every element (Stable Diffusion's
+  ``scaling_factor`` = 1/σ), so the latents match the unit-variance noise the chain ends in.
 """
 from __future__ import annotations
 
 import torch
 
-from .core import Mistake, call, exercise, expect, expect_tensor, expect_tensor_like
+from .core import Mistake, call, exercise, expect, expect_close, expect_tensor, expect_tensor_like, expect_tuple
 
 # ---------------------------------------------------------------------------------------------
 # diffusion.q_sample
@@ -160,3 +162,36 @@ def classifier_free_guidance(answer, case):
             mistakes = [Mistake(u - s * (c - u), SIGN_HINT), Mistake(c + s * (c - u), BRANCH_HINT),
                         Mistake(c + s * (u - c), BRANCH_HINT), Mistake(s * c, SCALE_ONLY_HINT)]
             expect_tensor(got, u + s * (c - u), name="guided ε", atol=1e-5, rtol=1e-4, mistakes=mistakes)
+
+
+# ---------------------------------------------------------------------------------------------
+# diffusion.scale_latents
+# ---------------------------------------------------------------------------------------------
+STD_NOT_INVERSE_HINT = ("You multiplied by σ: the factor is 1/σ, so that the scaled latents have standard deviation 1 "
+                        "(scaled = latents / latents.std()).")
+VARIANCE_HINT = "You divided by the variance σ²; divide by the standard deviation σ = latents.std()."
+PER_CHANNEL_HINT = ("Use one global factor over every element (latents.std()), not one per channel or per image: "
+                    "the decoder gets the latents back by dividing by that single number.")
+CENTRED_HINT = ("Do not subtract the mean: Stable Diffusion only rescales (z / σ), and the decoder undoes it by "
+                "dividing by the factor alone.")
+RMS_HINT = "That is the root mean square √mean(z²); the factor is 1 / the standard deviation, latents.std()."
+
+
+@exercise("diffusion.scale_latents", hint="factor = 1 / latents.std().item(); return latents * factor, factor.")
+def scale_latents(answer, case):
+    """scaled = z · (1/σ(z)) with one σ over all elements; returns (scaled, factor)."""
+    g = torch.Generator().manual_seed(4)
+    for name, shape, mean, std in (("latents (16, 4, 4, 4) with σ = 3", (16, 4, 4, 4), 0.0, 3.0),
+                                   ("latents (8, 4, 2, 2) with mean 2 and σ = 0.5", (8, 4, 2, 2), 2.0, 0.5),
+                                   ("channels of different spread (32, 4, 4, 4)", (32, 4, 4, 4), 0.3, None),
+                                   ("one image's latents (1, 4, 8, 8) with σ = 0.1", (1, 4, 8, 8), -0.5, 0.1)):
+        with case(name):
+            z = mean + torch.randn(shape, generator=g) * (std if std else torch.tensor([0.5, 1.0, 2.0, 4.0]).view(1, 4, 1, 1))
+            got = expect_tuple(call(answer, z.clone()), ("scaled", "factor"))
+            sigma = z.std().item()
+            mistakes = [Mistake(z * sigma, STD_NOT_INVERSE_HINT), Mistake(z / sigma**2, VARIANCE_HINT),
+                        Mistake(z / z.std(dim=(0, 2, 3), keepdim=True), PER_CHANNEL_HINT),
+                        Mistake((z - z.mean()) / sigma, CENTRED_HINT), Mistake(z / z.pow(2).mean().sqrt(), RMS_HINT)]
+            expect_tensor(got[0], z / sigma, name="scaled latents", atol=1e-5, rtol=1e-4, mistakes=mistakes)
+            expect_close(got[1], 1 / sigma, 1e-4 / sigma, name="factor", fmt=".5f",
+                         hint="Return the factor you multiplied by, 1 / latents.std(), as the second value.")
