@@ -1,6 +1,10 @@
 # Advanced Deep Learning Architectures -- the two commands of the README, and their parts.
 #   make book   build the site (creates .venv if missing, executes every chapter) -> _build/html
 #   make test   run every test, network blocked (installs what it needs first)
+#   make rehearse   the full profile on the CPU, loops capped: _build/rehearsal.{json,md}
+#   make gpu-check  every chapter in the full profile on a GPU: _build/gpu-check.{json,md}
+#   make newest     Python 3.12, the newest dependencies, no constraints: unit tests + 3 chapters
+#   make floor      the declared lower bounds of the fragile libraries: their tests
 PYTHON ?= python3.11
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -11,7 +15,10 @@ STAMP  := $(VENV)/.installed
 # waits cost little alone and keep the chapters fast under load.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: book test env browser student check-student clean help
+PYTHON_NEWEST ?= python3.12
+FLOOR_PINS := open-clip-torch==3.0.0 diffusers==0.29.0
+
+.PHONY: book test env browser student check-student clean help rehearse gpu-check newest floor
 
 help:
 	@sed -n '1,4p' Makefile
@@ -33,6 +40,7 @@ browser:
 
 # A fresh execution every time: the cache is emptied first.
 book: env
+	@$(PY) -c "from course_utils.authoring import warn_if_placeholder; warn_if_placeholder()"
 	rm -rf _build/.jupyter_cache
 	COURSE_PROGRESS=0 $(VENV)/bin/jupyter-book build . --all -W --keep-going
 	@echo "The site: _build/html/index.html"
@@ -46,6 +54,33 @@ student: env
 
 check-student: env
 	$(PY) -m course_utils.authoring student --check
+
+# Every notebook in the full profile on this CPU with each loop capped at 2 steps; FLOPs of each
+# loop's first step -> an estimated T4 time; peak memory. Needs no GPU.
+rehearse: env
+	tests/run_offline.sh $(PY) -m course_utils.rehearsal rehearse
+
+# On a machine with a large GPU: every notebook under nbval in the full profile, six at once.
+gpu-check: env
+	$(PY) -m course_utils.rehearsal gpu-check
+
+# The nearest thing to Colab: Python 3.12 and the newest release of every dependency the index
+# offers (no constraints.txt). Unit tests (the exact-pin test skipped) and chapters 3, 6 and 7b.
+newest:
+	@test -x .venv-newest/bin/python || $(PYTHON_NEWEST) -m venv .venv-newest
+	.venv-newest/bin/python -m pip install -q --upgrade --upgrade-strategy eager --editable ".[book,test]"
+	tests/run_offline.sh .venv-newest/bin/python -m pytest -m "not pinned_env" --ignore=tests/test_site.py \
+	  tests book/03_object_detection.ipynb book/06_embeddings_clip.ipynb book/07b_latent_diffusion.ipynb
+
+# The declared floors of open_clip and diffusers (huggingface_hub as pip resolves it) and their tests.
+floor:
+	@test -x .venv-floor/bin/python || $(PYTHON) -m venv .venv-floor
+	grep -v -i -E '^(open-clip-torch|diffusers|huggingface-hub)==' constraints.txt > .venv-floor/constraints.txt
+	.venv-floor/bin/python -m pip install -q --constraint .venv-floor/constraints.txt --editable ".[book,test]" $(FLOOR_PINS)
+	tests/run_offline.sh .venv-floor/bin/python -m pytest -m "not pinned_env" tests/test_models_clip.py \
+	  tests/test_models_diffusion.py tests/test_models_latent.py tests/test_models_unclip.py \
+	  tests/test_exercises_diffusion.py tests/test_exercises_embeddings.py \
+	  tests/test_fake_cuda_diffusion.py tests/test_fake_cuda_embeddings.py
 
 clean:
 	rm -rf _build .pytest_cache

@@ -21,10 +21,17 @@ import pytest
 ROOT = Path(__file__).resolve().parent
 NETGUARD = ROOT / "tests" / "netguard"
 JUPYTER_CACHE = ROOT / "_build" / ".jupyter_cache"
+# course_utils.cache: models trained once per run. The rehearsal and the GPU check run several
+# pytest processes that share one cache of their own (COURSE_TEST_MODEL_CACHE): it is not emptied.
+SHARED_MODEL_CACHE = os.environ.get("COURSE_TEST_MODEL_CACHE")
+MODEL_CACHE = Path(SHARED_MODEL_CACHE or ROOT / "_build" / ".model_cache")
+# The rehearsal and the GPU check execute notebooks in the full profile: never into the site's cache.
+STORE_FOR_BOOK = os.environ.get("COURSE_NO_BOOK_CACHE") != "1"
 
 os.environ["COURSE_NETGUARD"] = "1"
 os.environ["COURSE_PROGRESS"] = "0"  # progress bars off in executed notebooks
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see course_utils/__init__.py
+os.environ["COURSE_CACHE"] = str(MODEL_CACHE)
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
@@ -36,7 +43,11 @@ course_netguard.install()
 
 
 def pytest_sessionstart(session):
+    if not STORE_FOR_BOOK:
+        return
     shutil.rmtree(JUPYTER_CACHE, ignore_errors=True)
+    if not SHARED_MODEL_CACHE:
+        shutil.rmtree(MODEL_CACHE, ignore_errors=True)  # every run trains its cached models afresh
 
 
 class _NotebookRun:
@@ -70,7 +81,7 @@ def pytest_runtest_teardown(item, nextitem):
     if nextitem is not None and nextitem.parent is item.parent:
         return
     run = _runs.pop(str(item.parent.path), None)
-    if run is not None and run.ok:
+    if run is not None and run.ok and STORE_FOR_BOOK:
         cache_executed_notebook(Path(item.parent.path), run)
 
 

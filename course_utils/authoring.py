@@ -18,8 +18,10 @@ The student builder turns ``book/X.ipynb`` into ``student/X.ipynb``:
   sphinx-exercise are removed, and ``{exercise}`` directives become plain Markdown (Colab does not
   render MyST);
 * outputs and execution counts are cleared, the kernelspec is ``python3``;
-* a first setup cell installs ``course_utils`` from the repository -- only inside Colab, and
-  without replacing Colab's own torch.
+* MyST that Jupyter cannot render becomes plain Markdown: ``{cite}`key``` becomes a linked
+  "Author, year" (the site's references page), admonitions become block quotes;
+* a first setup cell installs ``course_utils`` from the repository where it is missing (any
+  Jupyter) and upgrades it in Colab, without replacing the torch already installed.
 
 Command line (what ``make student`` runs)::
 
@@ -187,27 +189,137 @@ def repository_url(root: Path = ROOT) -> tuple[str, str]:
     return url, str(repo.get("branch", "main"))
 
 
-COLAB_SETUP = '''\
-# Setup: inside Google Colab, install the course package (this cell does nothing elsewhere).
-# Colab's own torch and torchvision are kept: they are pinned as constraints, never reinstalled.
-import sys
+PLACEHOLDER_URL = "https://github.com/adl-course/advanced-deep-learning-architectures"
 
-if "google.colab" in sys.modules:
-    import subprocess
-    import torch, torchvision
 
-    with open("/tmp/keep_colab_torch.txt", "w") as pins:
-        pins.write(f"torch=={{torch.__version__}}\\ntorchvision=={{torchvision.__version__}}\\n")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep_colab_torch.txt",
-         "course_utils @ git+{url}@{branch}"],
-        check=True,
-    )'''
+def warn_if_placeholder(root: Path = ROOT) -> Optional[str]:
+    """A warning (also printed to stderr) while ``repository.url`` is still the template's placeholder:
+    the Colab buttons and the student notebooks' install cell would point at a repository that
+    is not this course's."""
+    url, _ = repository_url(root)
+    if url.rstrip("/") != PLACEHOLDER_URL:
+        return None
+    message = (f"warning: _config.yml repository.url is still the placeholder {url}; the Colab buttons and "
+               "the student notebooks' install cell point there. Set it to the public repository of "
+               "this course (README: 'Publishing the course').")
+    print(message, file=sys.stderr)
+    return message
+
+
+SETUP_CELL = '''\
+# Setup: installs the course package where it is missing (Colab, Kaggle, a JupyterHub, a laptop)
+# and upgrades it in Colab. The torch and torchvision already here are kept (pinned as constraints).
+import importlib.metadata, importlib.util, os, subprocess, sys, tempfile
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads: set it first
+COURSE_PACKAGE = "course_utils @ git+{url}@{branch}"
+
+
+def install_course_package():
+    pins = []
+    for name in ("torch", "torchvision"):
+        try:
+            pins.append(f"{{name}}=={{importlib.metadata.version(name)}}")
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as constraints:
+        constraints.write("\\n".join(pins) + "\\n")
+    command = [sys.executable, "-m", "pip", "install", "-q", "--upgrade", "-c", constraints.name, COURSE_PACKAGE]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True)
+    except OSError as err:
+        done = subprocess.CompletedProcess(command, 1, "", str(err))
+    if done.returncode != 0:
+        said = (done.stderr or done.stdout).strip().splitlines()
+        print("Could not install the course package from {url}: this machine may be offline, or the "
+              "repository is not public (a maintainer sets it in _config.yml, repository.url). "
+              f"pip said: {{said[-1] if said else 'nothing'}}")
+    elif "course_utils" in sys.modules:
+        print("The course package was upgraded: restart the kernel (Runtime -> Restart session) to use it.")
+    return done.returncode == 0
+
+
+if "google.colab" in sys.modules or importlib.util.find_spec("course_utils") is None:
+    install_course_package()'''
 
 
 def colab_setup_source(root: Path = ROOT) -> str:
     url, branch = repository_url(root)
-    return COLAB_SETUP.format(url=url, branch=branch)
+    return SETUP_CELL.format(url=url, branch=branch)
+
+
+# ---------------------------------------------------------------------------------------------
+# MyST -> plain Markdown (Jupyter and Colab render CommonMark, not MyST)
+# ---------------------------------------------------------------------------------------------
+_CITE = re.compile(r"\{cite(?::(?P<kind>[tp]))?\}`(?P<keys>[^`]+)`")
+_ADMONITION = re.compile(r"^```\{(?P<kind>admonition|note|tip|warning|important|caution|seealso)\}[ \t]*(?P<title>[^\n]*)\n"
+                         r"(?P<options>(?::[^\n]*\n)*)(?P<body>.*?)^```[ \t]*$", re.M | re.S)
+
+
+def _bib_entries(root: Path = ROOT) -> dict[str, dict]:
+    """``key -> {"author": ..., "year": ...}`` from book/references.bib (a small reader: enough for
+    "Surname et al. (year)")."""
+    text = (root / "book" / "references.bib").read_text(encoding="utf-8")
+    entries = {}
+    for match in re.finditer(r"@\w+\{(?P<key>[^,\s]+),(?P<body>.*?)\n\}", text, re.S):
+        fields = dict(re.findall(r"(\w+)\s*=\s*\{((?:[^{}]|\{[^{}]*\})*)\}", match["body"]))
+        entries[match["key"]] = {k.lower(): v for k, v in fields.items()}
+    return entries
+
+
+def _surname(author: str) -> str:
+    name = author.strip()
+    name = name.split(",")[0] if "," in name else name.split()[-1]
+    return re.sub(r"[{}\\]", "", name).strip()
+
+
+def citation_label(entry: dict) -> tuple[str, str]:
+    """("Vaswani et al.", "2017") for a bib entry; one or two authors are named in full."""
+    authors = [a for a in re.split(r"\s+and\s+", entry.get("author", "")) if a.strip()]
+    names = [_surname(a) for a in authors if a.strip() != "others"]
+    if not names:
+        who = "Anonymous"
+    elif len(names) == 1 and len(authors) == 1:
+        who = names[0]
+    elif len(names) == 2 and len(authors) == 2:
+        who = f"{names[0]} and {names[1]}"
+    else:
+        who = f"{names[0]} et al."
+    return who, entry.get("year", "n.d.")
+
+
+def site_url(root: Path = ROOT) -> str:
+    """The published site: ``html.baseurl`` in _config.yml, else GitHub Pages of ``repository.url``."""
+    import yaml
+
+    config = yaml.safe_load((root / "_config.yml").read_text(encoding="utf-8"))
+    base = str((config.get("html") or {}).get("baseurl") or "").rstrip("/")
+    if base:
+        return base
+    url, _ = repository_url(root)
+    match = re.match(r"https?://github\.com/([^/]+)/([^/]+)", url)
+    return f"https://{match[1]}.github.io/{match[2]}" if match else url
+
+
+def myst_to_markdown(source: str, entries: dict, references_url: str) -> str:
+    """Citations become linked "Author (year)" text, admonitions become block quotes."""
+    def cite(match: re.Match) -> str:
+        parts = []
+        for key in (k.strip() for k in match["keys"].split(",")):
+            if key not in entries:
+                raise AuthoringError(f"citation key {key!r} is not in book/references.bib")
+            who, year = citation_label(entries[key])
+            text = f"{who} ({year})" if match["kind"] == "t" else f"{who}, {year}"
+            parts.append(f"[{text}]({references_url})")
+        return "; ".join(parts) if match["kind"] == "t" else f"({'; '.join(parts)})"
+
+    def admonition(match: re.Match) -> str:
+        title = match["title"].strip() or match["kind"].capitalize()
+        body = match["body"].strip("\n").splitlines()
+        return "\n".join([f"> **{title}**", ">"] + [f"> {line}".rstrip() for line in body]) + "\n"
+
+    source = _CITE.sub(cite, source)
+    return _ADMONITION.sub(admonition, source)
 
 
 def _exercise_to_markdown(match: re.Match) -> str:
@@ -216,9 +328,10 @@ def _exercise_to_markdown(match: re.Match) -> str:
     return f"{heading}\n\n{match['body'].strip()}\n"
 
 
-def to_student(nb: dict, setup_source: str, name: str = "notebook") -> dict:
+def to_student(nb: dict, setup_source: str, name: str = "notebook", root: Path = ROOT) -> dict:
     """The student twin of a book notebook (a new dict; ``nb`` is not changed)."""
     student = copy.deepcopy(nb)
+    entries, references = _bib_entries(root), f"{site_url(root)}/book/references.html"
     cells = []
     for i, cell in enumerate(student["cells"]):
         src = _source(cell)
@@ -232,7 +345,7 @@ def to_student(nb: dict, setup_source: str, name: str = "notebook") -> dict:
                 src = strip_solutions(src, where=f"{name} cell {i}")
             cell["outputs"], cell["execution_count"] = [], None
         elif cell["cell_type"] == "markdown":
-            src = _EXERCISE.sub(_exercise_to_markdown, src)
+            src = myst_to_markdown(_EXERCISE.sub(_exercise_to_markdown, src), entries, references)
         cell["source"] = src
         cell.get("metadata", {}).pop("execution", None)
         cells.append(cell)
@@ -295,6 +408,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             for ex in all_exercises().values():
                 print(f"{ex.id:45s} {ex.notebook.name} (cell {ex.cell_index}, answer '{ex.name}')")
             return 0
+        warn_if_placeholder()
         stale = build_students(check=args.check)
     except AuthoringError as err:
         print(f"error: {err}", file=sys.stderr)

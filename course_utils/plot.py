@@ -39,3 +39,29 @@ def attention_heatmap(
                 ax.text(j, i, f"{w[i, j]:.2f}", ha="center", va="center",
                         color="white" if w[i, j] > 0.6 * w.max() else "black", fontsize=8)
     return ax
+
+
+def show_images(images, nrow: int, ax: Optional[plt.Axes] = None, title: str = "",
+                value_range=(-1.0, 1.0), ink_on_paper: bool = True):
+    """A grid of images (N, C, H, W) on one axis, C = 1 or 3, values in ``value_range``.
+
+    Grey images are drawn dark ink on white paper when ``ink_on_paper`` (digits look like
+    digits); colour images as they are. One pixel of white padding separates the images.
+    """
+    import torch
+    from torchvision.utils import make_grid
+
+    images = torch.as_tensor(images).detach().float().cpu()
+    if images.dim() != 4 or images.shape[1] not in (1, 3):
+        raise ValueError(f"show_images needs (N, 1 or 3, H, W) images, got shape {tuple(images.shape)}")
+    low, high = value_range
+    images = ((images - low) / (high - low)).clamp(0, 1)  # (N, C, H, W) in [0, 1]
+    if images.shape[1] == 1 and ink_on_paper:
+        images = 1 - images
+    grid = make_grid(images, nrow=nrow, padding=1, pad_value=1.0)  # (3, H', W')
+    ax = ax or plt.gca()
+    ax.imshow(grid.permute(1, 2, 0).numpy(), vmin=0, vmax=1)
+    if title:
+        ax.set_title(title, fontsize=9)
+    ax.axis("off")
+    return ax

@@ -26,6 +26,12 @@ PROFILES = ("fast", "full")
 PROFILE_ENV = "COURSE_PROFILE"
 DEVICE_ENV = "COURSE_DEVICE"
 PROGRESS_ENV = "COURSE_PROGRESS"  # "0" turns progress bars off (the site build and the tests)
+REHEARSAL_ENV = "COURSE_REHEARSAL"  # "1": learning targets are recorded, not raised (few-step runs)
+RUN_LOG_ENV = "COURSE_RUN_LOG"  # a file: targets, loops and the wall-time report are appended as JSON lines
+
+
+class LearningTargetMissed(AssertionError):
+    """A chapter's model did not learn what the chapter promises (value vs target in the message)."""
 
 
 class ProfileError(ValueError):
@@ -69,19 +75,24 @@ def get_device(value: Optional[str] = None) -> torch.device:
     return torch.device("cpu")
 
 
-def seed_everything(seed: int = 0, deterministic: bool = True) -> torch.Generator:
+def seed_everything(seed: int = 0, deterministic: bool = True, device: Optional[torch.device] = None) -> torch.Generator:
     """Seed Python, NumPy and torch (all devices); return a seeded CPU ``torch.Generator``.
 
-    With ``deterministic=True`` torch is asked for deterministic kernels where it has them
-    (``warn_only`` so that an op without one warns instead of failing).
+    ``deterministic`` asks torch for deterministic kernels -- on the CPU only, where they are
+    cheap and complete. On CUDA they are not: deterministic mode sends torchvision's ``roi_align``
+    through ``torch.compile`` (Triton, a C compiler and Python headers needed, recompiling as the
+    number of regions changes) and still leaves attention's backward nondeterministic. So a GPU
+    run is seeded (the same data, the same initial weights) but its last digits may differ from
+    run to run; the chapters' targets are set with margins for that.
     """
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device
-    if deterministic:
+    on_cpu = device is None or torch.device(device).type == "cpu"
+    if deterministic and on_cpu:
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    else:
+        torch.use_deterministic_algorithms(False)
     return torch.Generator().manual_seed(seed)
 
 
@@ -112,6 +123,33 @@ def progress(iterable, desc: str = "", **kwargs):
     return tqdm(iterable, desc=desc, disable=disable, **kwargs)
 
 
+def peak_rss_bytes() -> Optional[int]:
+    """The peak resident memory of this process so far (Linux and macOS), else None."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if platform.system() == "Darwin" else peak * 1024)  # bytes on macOS, KiB on Linux
+
+
+def rehearsal() -> bool:
+    """True in a rehearsal run (``$COURSE_REHEARSAL=1``): loops are capped, targets only recorded."""
+    return os.environ.get(REHEARSAL_ENV, "").strip() == "1"
+
+
+def log_record(kind: str, **record) -> None:
+    """Append ``{"kind": kind, ...}`` to ``$COURSE_RUN_LOG`` when it is set (the rehearsal and the
+    GPU check read these records: learning targets, training/sampling loops, the wall time)."""
+    path = os.environ.get(RUN_LOG_ENV, "").strip()
+    if path:
+        record = {"kind": kind, **record}
+        import json
+
+        with open(path, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+
 @dataclass
 class Runtime:
     """What a chapter runs with; ``pick(fast=..., full=...)`` chooses a per-profile setting."""
@@ -121,6 +159,8 @@ class Runtime:
     seed: int
     generator: torch.Generator = field(repr=False)
     started: float = field(default_factory=time.perf_counter, repr=False)
+    targets: list = field(default_factory=list, repr=False)
+    wall: Optional[float] = field(default=None, repr=False)
 
     @property
     def fast(self) -> bool:
@@ -129,6 +169,30 @@ class Runtime:
     def pick(self, *, fast, full):
         """Return ``fast`` in the fast profile and ``full`` in the full one."""
         return fast if self.fast else full
+
+    def target(self, name: str, value: float, *, at_least: Optional[float] = None,
+               at_most: Optional[float] = None, fmt: str = ".3g") -> bool:
+        """A learning target: print ``value`` against its bound and raise if it is missed.
+
+        ``at_least`` / ``at_most`` give the bound (one of them, or both). In a normal run a missed
+        target raises :class:`LearningTargetMissed`; in a rehearsal (``$COURSE_REHEARSAL=1``, where
+        every loop runs a few steps only) it is recorded and printed, not raised. Every target is
+        kept in ``rt.targets`` and appended to ``$COURSE_RUN_LOG`` when that is set.
+        """
+        if at_least is None and at_most is None:
+            raise ValueError("rt.target needs a bound: at_least=..., at_most=..., or both.")
+        value = float(value)
+        ok = (at_least is None or value >= at_least) and (at_most is None or value <= at_most)
+        bounds = " and ".join(f"{op} {b:{fmt}}" for op, b in (("≥", at_least), ("≤", at_most)) if b is not None)
+        record = {"name": name, "value": value, "at_least": at_least, "at_most": at_most, "ok": ok,
+                  "profile": self.profile}
+        self.targets.append(record)
+        log_record("target", **record)
+        print(f"target {'met' if ok else 'MISSED'}: {name} = {value:{fmt}} (target {bounds})")
+        if not ok and not rehearsal():
+            raise LearningTargetMissed(f"{name} = {value:{fmt}} misses its target ({bounds}) "
+                                       f"in the {self.profile} profile.")
+        return ok
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -141,23 +205,30 @@ class Runtime:
             f"torch threads: {threads}\n{versions}"
         )
 
-    def report(self, budget_s: Optional[float] = None) -> float:
-        """Print this chapter's wall time (the last cell of every chapter) and return it."""
+    def report(self, budget_s: Optional[float] = None) -> None:
+        """Print this chapter's wall time (the last cell of every chapter; ``rt.wall`` keeps it).
+
+        Returns nothing, so that the last cell shows only the line, not a bare number."""
         wall = self.elapsed()
         line = f"wall time: {wall:.1f} s (profile {self.profile}, device {self.device})"
         if budget_s is not None:
             line += f"; budget {budget_s:.0f} s"
         print(line)
-        return wall
+        self.wall = wall
+        log_record("report", wall_s=wall, profile=self.profile, device=str(self.device),
+                   peak_rss_bytes=peak_rss_bytes(),
+                   peak_cuda_bytes=torch.cuda.max_memory_allocated() if self.device.type == "cuda" else None)
 
 
 def setup(seed: int = 0, profile: Optional[str] = None, device: Optional[str] = None) -> Runtime:
     """The first cell of every chapter: resolve profile and device, seed, print the banner."""
-    rt = Runtime(
-        profile=get_profile(profile),
-        device=get_device(device),
-        seed=seed,
-        generator=seed_everything(seed),
-    )
+    import warnings
+
+    chosen_profile, chosen_device = get_profile(profile), get_device(device)
+    rt = Runtime(profile=chosen_profile, device=chosen_device, seed=seed,
+                 generator=seed_everything(seed, device=chosen_device))
     print(rt.banner())
+    if rt.profile == "full" and rt.device.type == "cpu" and not rehearsal():
+        warnings.warn(f"{PROFILE_ENV}=full on the CPU: the full profile is sized for a GPU, and a chapter "
+                      f"may take an hour here. Use {PROFILE_ENV}=fast on a CPU.", RuntimeWarning, stacklevel=2)
     return rt

@@ -80,23 +80,83 @@ def test_to_student_transforms_a_notebook():
     assert nb["cells"][2]["source"] == CELL, "the book notebook must not be modified"
 
 
-def test_colab_setup_cell_installs_only_in_colab_and_keeps_torch(monkeypatch, tmp_path):
-    source = authoring.colab_setup_source()
-    url, branch = authoring.repository_url()
-    calls = []
+def _run_setup(monkeypatch, returncode=0, stderr=""):
     import subprocess
 
-    monkeypatch.setattr(subprocess, "run", lambda args, **kw: calls.append(args))
-    exec(source, {})
-    assert calls == [], "outside Colab the setup cell must do nothing"
-    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
-    exec(source, {})
-    (args,) = calls
-    assert f"course_utils @ git+{url}@{branch}" in args
-    assert "-c" in args, "Colab's torch must be pinned as a constraint"
+    calls = []
+
+    def fake_run(args, **kwargs):
+        calls.append(args)
+        return subprocess.CompletedProcess(args, returncode, "", stderr)
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    exec(authoring.colab_setup_source(), {})
+    return calls
+
+
+def test_setup_cell_does_nothing_where_the_package_is_installed(monkeypatch):
+    monkeypatch.delitem(sys.modules, "google.colab", raising=False)
+    assert _run_setup(monkeypatch) == [], "with course_utils importable and outside Colab, nothing to do"
+
+
+def test_setup_cell_installs_where_the_package_is_missing_and_keeps_torch(monkeypatch):
+    import importlib.util
+
+    url, branch = authoring.repository_url()
+    real_find_spec = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "course_utils" else real_find_spec(name, *a))
+    (args,) = _run_setup(monkeypatch)
+    assert f"course_utils @ git+{url}@{branch}" in args and "--upgrade" in args
     pins = open(args[args.index("-c") + 1]).read()
-    import torch
-    assert f"torch=={torch.__version__}" in pins
+    import importlib.metadata
+    assert f"torch=={importlib.metadata.version('torch')}" in pins, "the torch already installed must be pinned"
+
+
+def test_setup_cell_upgrades_in_colab_and_says_what_went_wrong(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "google.colab", types.ModuleType("google.colab"))
+    assert len(_run_setup(monkeypatch)) == 1  # re-running in Colab upgrades the package
+    assert "restart the kernel" in capsys.readouterr().out  # course_utils is imported in this process
+    _run_setup(monkeypatch, returncode=1, stderr="ERROR: could not resolve host\nfatal: unable to access")
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and "offline" in out and "repository.url" in out and "unable to access" in out
+    assert "Traceback" not in out
+
+
+def test_setup_cell_sets_the_thread_policy_before_torch_loads():
+    source = authoring.colab_setup_source()
+    assert "OMP_WAIT_POLICY" in source and "import torch" not in source
+
+
+def test_citations_and_admonitions_become_plain_markdown():
+    entries = {"a2017": {"author": "Vaswani, Ashish and Shazeer, Noam and Parmar, Niki", "year": "2017"},
+               "b2015": {"author": "Kingma, Diederik P. and Ba, Jimmy", "year": "2015"},
+               "c2010": {"author": "Hinton, Geoffrey", "year": "2010"}}
+    text = authoring.myst_to_markdown(
+        "As {cite:t}`a2017` showed {cite}`b2015,c2010`.\n```{admonition} Card\n:class: note\nLine one.\n```\n",
+        entries, "REF")
+    assert text.startswith("As [Vaswani et al. (2017)](REF) showed ([Kingma and Ba, 2015](REF); [Hinton, 2010](REF)).")
+    assert "> **Card**\n>\n> Line one." in text and "```" not in text and ":class:" not in text
+    with pytest.raises(authoring.AuthoringError, match="nokey"):
+        authoring.myst_to_markdown("{cite}`nokey`", entries, "REF")
+
+
+def test_student_notebooks_hold_no_myst():
+    for nb in authoring.book_notebooks():
+        student = json.loads((authoring.ROOT / "student" / nb.name).read_text())
+        for i, cell in enumerate(student["cells"]):
+            if cell["cell_type"] == "markdown":
+                text = "".join(cell["source"])
+                for myst in ("{cite", "```{", ":::"):
+                    assert myst not in text, f"student/{nb.name} cell {i} still has MyST ({myst})"
+
+
+def test_placeholder_repository_url_is_warned_about(tmp_path, capsys):
+    (tmp_path / "_config.yml").write_text(f"repository:\n  url: {authoring.PLACEHOLDER_URL}\n")
+    assert "placeholder" in authoring.warn_if_placeholder(tmp_path)
+    assert "repository.url" in capsys.readouterr().err
+    (tmp_path / "_config.yml").write_text("repository:\n  url: https://github.com/someone/course\n")
+    assert authoring.warn_if_placeholder(tmp_path) is None
 
 
 def test_every_book_exercise_is_found_and_has_a_check():

@@ -14,6 +14,18 @@ def test_shapes_labels_and_determinism():
     assert not torch.equal(x, make_chest_xrays(30, seed=1)[0])
 
 
+def test_labels_have_their_own_random_stream():
+    import numpy as np
+
+    from course_utils.data.chest_xray import LABEL_STREAM
+
+    labels = np.random.default_rng([0, LABEL_STREAM]).random(8)
+    for i in range(50):  # no image draws the labels' numbers (image 7 once did: both used [seed, 7])
+        assert not np.array_equal(np.random.default_rng([0, i]).random(8), labels)
+    _, y = make_chest_xrays(50, seed=0)
+    assert torch.equal(make_chest_xrays(20, seed=0)[1], y[:20])  # label i depends on (seed, i) only
+
+
 def test_opacities_add_density_to_the_lungs():
     x, y = make_chest_xrays(300, seed=2)
     mean = [x[y == k].mean().item() for k in range(3)]

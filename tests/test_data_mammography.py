@@ -106,3 +106,12 @@ def test_config_errors(kwargs, match):
 def test_site_config_errors():
     with pytest.raises(ValueError, match="gamma"):
         SiteConfig("X", gamma=0)
+
+
+def test_a_mass_that_finds_no_place_raises(monkeypatch):
+    from course_utils.data import mammography
+
+    monkeypatch.setattr(mammography, "breast_outline", lambda n, rng: np.zeros((n, n)))  # no breast at all
+    with pytest.raises(RuntimeError, match="no place for a mass"):
+        make_mammograms(MammoConfig(n_patients=2, normal_fraction=0.0), seed=0)
+    make_mammograms(MammoConfig(n_patients=2, normal_fraction=1.0), seed=0)  # normals need no place

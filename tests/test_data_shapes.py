@@ -13,9 +13,6 @@ from course_utils.data.shapes import (
     SIZES,
     ShapesConfig,
     ShapesDataset,
-    class_names,
-    collate_detection,
-    make_shapes_classification,
     make_shapes_scene,
 )
 
@@ -322,55 +319,6 @@ def test_two_object_relations_agree_with_the_boxes():
         assert along >= 3.0  # objects are clearly apart along the named axis
         assert along >= across - 2.0  # and it is the axis of larger separation (rounding aside)
     assert seen == {"above", "below", "left of", "right of"}
-
-
-# ------------------------------------------------------------------ classification, collation
-
-
-@pytest.mark.parametrize("target", ["shape", "colour", "shape_colour"])
-def test_classification_helper(target):
-    config = ShapesConfig(image_size=16)
-    images, labels = make_shapes_classification(360, config, seed=1, target=target)
-    assert images.shape == (360, 3, 16, 16) and images.dtype == torch.float32
-    assert labels.shape == (360,) and labels.dtype == torch.int64
-    n_classes = len(class_names(target))
-    counts = torch.bincount(labels, minlength=n_classes)
-    assert len(counts) == n_classes
-    assert counts.min() >= 0.4 * 360 / n_classes  # every class present, roughly balanced
-    again_images, again_labels = make_shapes_classification(360, config, seed=1, target=target)
-    assert torch.equal(images, again_images) and torch.equal(labels, again_labels)
-    other_images, _ = make_shapes_classification(360, config, seed=2, target=target)
-    assert not torch.equal(images, other_images)
-    # image i is dataset item i, and its label is that scene's object
-    dataset = ShapesDataset(config, 360, seed=1)
-    for i in (0, 17, 359):
-        scene = dataset[i]
-        assert torch.equal(images[i], scene["image"])
-        name = class_names(target)[labels[i]]
-        assert SHAPES[scene["labels"][0]] in name.split() or target == "colour"
-        assert COLOURS[scene["colours"][0]] in name.split() or target == "shape"
-
-
-def test_classification_helper_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="target"):
-        make_shapes_classification(4, target="size!")
-    with pytest.raises(ValueError, match="one object"):
-        make_shapes_classification(4, MULTI)
-
-
-def test_collate_detection_shifts_labels_for_torchvision():
-    batch = [ShapesDataset(MULTI, 4, seed=3)[i] for i in range(4)]
-    images, targets = collate_detection(batch)
-    assert images.shape == (4, 3, 32, 32)
-    assert len(targets) == 4
-    for scene, target in zip(batch, targets):
-        assert set(target) == {"boxes", "labels", "masks"}
-        assert torch.equal(target["labels"], scene["labels"] + 1)  # 0 is torchvision's background
-        assert torch.equal(target["boxes"], scene["boxes"])
-        assert torch.equal(target["masks"], scene["masks"])
-    dataset = ShapesDataset(MULTI, 6)
-    loader = torch.utils.data.DataLoader(dataset, batch_size=3, collate_fn=collate_detection)
-    assert [len(t) for _, t in loader] == [3, 3]
 
 
 # ------------------------------------------------------------------------------- bad configs

@@ -3,6 +3,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,9 +63,48 @@ def test_no_pooch():
     assert "pooch" not in constraint_pins()
 
 
+@pytest.mark.pinned_env
 def test_installed_versions_match_the_pins():
     import importlib.metadata as md
 
     pins = constraint_pins()
     for name in sorted(pyproject_names()):
         assert md.version(name) == pins[name], f"{name}: installed {md.version(name)}, pinned {pins[name]}"
+
+
+def declared_requirements() -> list:
+    from packaging.requirements import Requirement
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lines = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        lines += extra
+    return [Requirement(line) for line in lines]
+
+
+def test_every_pin_lies_in_its_declared_range():
+    pins = constraint_pins()
+    for req in declared_requirements():
+        version = pins[_name(req.name)]
+        assert req.specifier.contains(version, prereleases=True), f"{req}: the pin {version} is outside the range"
+
+
+def test_a_package_named_twice_has_one_range():
+    """ipykernel is in two extras: one cap, or an install of one extra lets the other's bad version in."""
+    seen = {}
+    for req in declared_requirements():
+        seen.setdefault(_name(req.name), set()).add(str(req.specifier))
+    twice = {name: specs for name, specs in seen.items() if len(specs) > 1}
+    assert not twice, f"packages declared with different ranges: {twice}"
+
+
+def test_fragile_lower_bounds_are_the_proven_ones():
+    """The floors `make floor` installs and tests (README: version ranges)."""
+    floors = {_name(r.name): str(r.specifier) for r in declared_requirements()}
+    assert floors["open-clip-torch"] == ">=3.0" and floors["diffusers"] == ">=0.29"
+    assert floors["torch"] == ">=2.5"
+
+
+def test_license_is_an_spdx_expression():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["license"] == "MIT AND CC-BY-4.0" and project["license-files"] == ["LICENSE"]

@@ -1,14 +1,21 @@
 """Chapter 1's exercise checks: pass on the book's reference answers, fail on the stubs and on
-plausible wrong answers, with a message that says what is wrong."""
+plausible wrong answers, with a message that says what is wrong.
+
+Each wrong answer is one row of ``MISTAKES``: the exercise, the answer, the pieces of text the
+learner must read, and what else must hold of the result (which cases failed, a case's own message
+or hint, how many passed) -- checked by one parametrised test at the end.
+"""
 import math
 
 import pytest
 import torch
 
 from course_utils.authoring import all_exercises
-from course_utils.exercises import check, run_check
+from course_utils.exercises import run_check
 from course_utils.exercises import attention as checks
-from exercise_support import book, failed_cases, failure  # noqa: F401  (book: a fixture)
+from exercise_conditions import (
+    also, assert_mistake, case, counts, every_failure_hints, failed, in_messages, not_failed, only,
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -97,61 +104,6 @@ def test_sdpa_expectations_do_not_depend_on_the_learners_inputs():
     assert run_check(SDPA, scales_q_in_place).passed
 
 
-def test_sdpa_without_scaling_fails_with_the_scaling_hint():
-    result, text = failure(SDPA, sdpa_no_scaling)
-    assert "weights: values differ" in text and "max |got - expected|" in text
-    assert "expected weights[" in text and "got      weights[" in text
-    assert "divide Q Kᵀ by √d" in text
-
-
-def test_sdpa_softmax_over_the_wrong_axis_fails():
-    result, text = failure(SDPA, sdpa_softmax_over_queries)
-    assert "softmax(dim=-1)" in text and "one query" in text
-    assert "every row of the weights sums to 1 (T_q=3, T_k=8, d=16)" in failed_cases(result)
-
-
-@pytest.mark.parametrize("wrong", [sdpa_mask_inverted, sdpa_mask_ignored])
-def test_sdpa_mask_polarity_and_ignored_mask_fail(wrong):
-    result, text = failure(SDPA, wrong)
-    failed = failed_cases(result)
-    assert set(failed) == {
-        "random bool mask (B=2, H=3, T_q=5, T_k=6), at least one allowed key per row",
-        "causal mask: a (6, 6) lower-triangular mask broadcast over (B=2, H=2)",
-    }
-    expected_hint = checks.POLARITY_HINT if wrong is sdpa_mask_inverted else checks.IGNORED_HINT
-    assert all(case.hint == expected_hint for case in result.cases if not case.passed)
-    assert expected_hint in text
-
-
-def test_sdpa_returning_only_the_output_fails():
-    result, text = failure(SDPA, sdpa_output_only)
-    assert result.score == 0
-    assert "expected a tuple of 2 (output, weights), got a tensor of shape (5, 8)" in text
-    assert "return weights @ v, weights" in text
-
-
-def test_sdpa_transposed_weights_fail():
-    result, text = failure(SDPA, sdpa_weights_transposed)
-    assert checks.TRANSPOSED_HINT in text
-    ragged = next(c for c in result.cases if c.name.startswith("T_q=4"))
-    assert "shape (2, 7, 4), expected (2, 4, 7) -- the last two dimensions look swapped" in ragged.message
-    assert ragged.hint == checks.TRANSPOSED_HINT
-
-
-def test_sdpa_unstable_softmax_fails_only_on_large_inputs():
-    result, text = failure(SDPA, sdpa_naive_exp)
-    assert failed_cases(result) == ["large-magnitude inputs (scores in the hundreds): the softmax must stay finite"]
-    assert "weights contains NaN" in text and "torch.softmax" in text
-
-
-def test_sdpa_exception_in_learner_code_names_the_line():
-    result, text = failure(SDPA, sdpa_batched_only)
-    assert "your function raised IndexError: Dimension out of range" in text
-    assert "in `sdpa_batched_only`, line" in text and "q @ k.transpose(2, 3)" in text
-    assert "test_exercises_attention.py" in text
-    assert result.n_passed == 1  # only the batched 4-D case works
-
-
 # ---------------------------------------------------------------------------------------------
 # attention.attention_mask
 # ---------------------------------------------------------------------------------------------
@@ -202,53 +154,6 @@ def mask_float(lengths, max_len, causal=False):
     i, j, L = _positions(lengths, max_len)
     mask = (j < L) & ((j <= i) if causal else True)
     return mask.expand(len(lengths), max_len, max_len).float()
-
-
-def test_mask_triu_fails_saying_the_future_leaks():
-    result, text = failure(MASK, mask_triu)
-    assert "Position i can see the future" in text
-    behaviour = next(c for c in result.cases if "causal: future" in c.name)
-    assert not behaviour.passed and "can see the future" in behaviour.message
-    assert "causal, no padding: lengths [5, 5], max_len 5 -> lower-triangular (tril)" in failed_cases(result)
-
-
-def test_mask_excluding_itself_fails_with_nan_explained():
-    result, text = failure(MASK, mask_excludes_itself)
-    assert "j <= i, not j < i" in text
-    behaviour = next(c for c in result.cases if "causal: future" in c.name)
-    assert "NaN" in behaviour.message and behaviour.hint == checks.SELF_HINT
-
-
-def test_mask_off_by_one_fails():
-    result, text = failure(MASK, mask_off_by_one)
-    assert "Off by one" in text
-    assert "no padding, not causal: lengths [4, 4], max_len 4 -> all True" not in failed_cases(result)
-    behaviour = next(c for c in result.cases if c.name.startswith("in F.scaled_dot_product_attention: padded"))
-    assert "padding leaks" in behaviour.message
-
-
-def test_mask_on_padded_query_rows_fails_with_nan_explained():
-    result, text = failure(MASK, mask_padded_rows_too)
-    assert checks.PADDED_ROWS_HINT in text
-    behaviour = next(c for c in result.cases if c.name.startswith("in F.scaled_dot_product_attention: padded"))
-    assert "NaN" in behaviour.message and behaviour.hint == checks.PADDED_ROWS_HINT
-
-
-def test_mask_inverted_fails():
-    result, text = failure(MASK, mask_inverted)
-    assert result.n_passed == 1  # only the shape/dtype case
-    assert "polarity is inverted" in text
-
-
-def test_mask_without_batch_dimension_fails():
-    result, text = failure(MASK, mask_without_batch)
-    assert "mask: shape (4, 4), expected (2, 4, 4) -- the leading dimension (2) is missing" in text
-
-
-def test_mask_of_floats_fails_on_dtype():
-    result, text = failure(MASK, mask_float)
-    assert "mask: dtype torch.float32, expected torch.bool" in text and ".bool()" in text
-    assert result.n_passed == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,50 +238,6 @@ def test_mask_tokens_alternative_random_draws_pass():
     assert run_check(TOKENS, separate_draws).passed
 
 
-def test_mask_tokens_all_chosen_to_mask_fails_on_the_split():
-    result, text = failure(TOKENS, tokens_all_masked)
-    assert "100.0 % [MASK], 0.0 % random word, 0.0 % unchanged; expected 80 / 10 / 10 %" in text
-    assert "no chosen token was replaced by a random word" in "\n".join(result.messages)
-
-
-def test_mask_tokens_labels_everywhere_fails():
-    result, text = failure(TOKENS, tokens_labels_everywhere)
-    assert "labels has no -100 at all" in text and "torch.where(chosen, ids, -100)" in text
-
-
-def test_mask_tokens_choosing_special_tokens_fails():
-    result, text = failure(TOKENS, tokens_special_chosen)
-    assert "special positions were chosen" in text and "[CLS]" in text and "~special" in text
-
-
-def test_mask_tokens_mutating_ids_fails():
-    result, text = failure(TOKENS, tokens_mutates_ids)
-    assert failed_cases(result) == ["`ids` is not modified"]
-    assert "changed `ids` in place" in text and "ids.clone()" in text
-
-
-def test_mask_tokens_ignoring_the_generator_fails():
-    result, text = failure(TOKENS, tokens_ignores_generator)
-    assert failed_cases(result) == ["deterministic: the same seed gives the same output, another seed another output"]
-    assert "seeded identically" in text and "generator=generator" in text
-
-
-def test_mask_tokens_hard_coded_p_fails():
-    result, text = failure(TOKENS, tokens_hard_coded_p)
-    assert len(failed_cases(result)) == 1 and "not a hard-coded 0.15" in text
-    assert "expected 0.300 ±" in text
-
-
-def test_mask_tokens_constant_replacement_fails():
-    result, text = failure(TOKENS, tokens_constant_replacement)
-    assert "take only 1 different value (7)" in text
-
-
-def test_mask_tokens_labels_from_masked_inputs_fail():
-    result, text = failure(TOKENS, tokens_labels_from_inputs)
-    assert "but the original id there is" in text
-
-
 def test_mask_tokens_is_called_with_keywords_and_a_large_batch():
     seen = {}
 
@@ -388,3 +249,65 @@ def test_mask_tokens_is_called_with_keywords_and_a_large_batch():
     run_check(TOKENS, spy)
     assert seen["shape"] == (256, 128) and seen["vocab_size"] == 1000
     assert {"mask_id", "special_ids", "p"} <= set(seen)
+
+
+
+# ---------------------------------------------------------------------------------------------
+# The wrong answers: (exercise, answer, texts the learner reads, what else holds)
+# ---------------------------------------------------------------------------------------------
+PADDED_IN_SDPA = "in F.scaled_dot_product_attention: padded"
+MISTAKES = [
+    (SDPA, sdpa_no_scaling, ("weights: values differ", "max |got - expected|", "expected weights[",
+                             "got      weights[", "divide Q Kᵀ by √d"), None),
+    (SDPA, sdpa_softmax_over_queries, ("softmax(dim=-1)", "one query"),
+     failed("every row of the weights sums to 1 (T_q=3, T_k=8, d=16)")),
+    (SDPA, sdpa_mask_inverted, (checks.POLARITY_HINT,), also(
+        only("random bool mask (B=2, H=3, T_q=5, T_k=6), at least one allowed key per row",
+             "causal mask: a (6, 6) lower-triangular mask broadcast over (B=2, H=2)"),
+        every_failure_hints(checks.POLARITY_HINT))),
+    (SDPA, sdpa_mask_ignored, (checks.IGNORED_HINT,), also(
+        only("random bool mask (B=2, H=3, T_q=5, T_k=6), at least one allowed key per row",
+             "causal mask: a (6, 6) lower-triangular mask broadcast over (B=2, H=2)"),
+        every_failure_hints(checks.IGNORED_HINT))),
+    (SDPA, sdpa_output_only, ("expected a tuple of 2 (output, weights), got a tensor of shape (5, 8)",
+                              "return weights @ v, weights"), counts(score=0)),
+    (SDPA, sdpa_weights_transposed, (checks.TRANSPOSED_HINT,),
+     case("T_q=4", "shape (2, 7, 4), expected (2, 4, 7) -- the last two dimensions look swapped",
+          hint=checks.TRANSPOSED_HINT)),
+    # the naive exp(s) / sum exp(s) overflows, so it fails only on large inputs
+    (SDPA, sdpa_naive_exp, ("weights contains NaN", "torch.softmax"),
+     only("large-magnitude inputs (scores in the hundreds): the softmax must stay finite")),
+    # an exception in the learner's code: the message names their line, in their file
+    (SDPA, sdpa_batched_only, ("your function raised IndexError: Dimension out of range",
+                               "in `sdpa_batched_only`, line", "q @ k.transpose(2, 3)",
+                               "test_exercises_attention.py"), counts(passed=1)),  # only the 4-D case works
+
+    (MASK, mask_triu, ("Position i can see the future",), also(
+        case("causal: future", "can see the future"),
+        failed("causal, no padding: lengths [5, 5], max_len 5 -> lower-triangular (tril)"))),
+    (MASK, mask_excludes_itself, ("j <= i, not j < i",), case("causal: future", "NaN", hint=checks.SELF_HINT)),
+    (MASK, mask_off_by_one, ("Off by one",), also(
+        not_failed("no padding, not causal: lengths [4, 4], max_len 4 -> all True"),
+        case(PADDED_IN_SDPA, "padding leaks"))),
+    (MASK, mask_padded_rows_too, (checks.PADDED_ROWS_HINT,), case(PADDED_IN_SDPA, "NaN", hint=checks.PADDED_ROWS_HINT)),
+    (MASK, mask_inverted, ("polarity is inverted",), counts(passed=1)),  # only the shape/dtype case
+    (MASK, mask_without_batch, ("mask: shape (4, 4), expected (2, 4, 4) -- the leading dimension (2) is missing",),
+     None),
+    (MASK, mask_float, ("mask: dtype torch.float32, expected torch.bool", ".bool()"), counts(passed=0)),
+
+    (TOKENS, tokens_all_masked, ("100.0 % [MASK], 0.0 % random word, 0.0 % unchanged; expected 80 / 10 / 10 %",),
+     in_messages("no chosen token was replaced by a random word")),
+    (TOKENS, tokens_labels_everywhere, ("labels has no -100 at all", "torch.where(chosen, ids, -100)"), None),
+    (TOKENS, tokens_special_chosen, ("special positions were chosen", "[CLS]", "~special"), None),
+    (TOKENS, tokens_mutates_ids, ("changed `ids` in place", "ids.clone()"), only("`ids` is not modified")),
+    (TOKENS, tokens_ignores_generator, ("seeded identically", "generator=generator"),
+     only("deterministic: the same seed gives the same output, another seed another output")),
+    (TOKENS, tokens_hard_coded_p, ("not a hard-coded 0.15", "expected 0.300 ±"), counts(failed=1)),
+    (TOKENS, tokens_constant_replacement, ("take only 1 different value (7)",), None),
+    (TOKENS, tokens_labels_from_inputs, ("but the original id there is",), None),
+]
+
+
+@pytest.mark.parametrize("exercise, answer, expected, holds", MISTAKES, ids=[row[1].__name__ for row in MISTAKES])
+def test_wrong_answer_fails_with_its_hint(exercise, answer, expected, holds):
+    assert_mistake(exercise, answer, expected, holds)

@@ -25,11 +25,16 @@ def reparam_detached(mu, logvar, generator=None):
     return (mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator)).detach()
 
 
+def reparam_noise_left_on_the_cpu(mu, logvar, generator=None):
+    return mu + torch.exp(0.5 * logvar) * torch.randn(mu.shape, generator=generator)  # no .to(mu.device)
+
+
 @pytest.mark.parametrize("answer, expected", [
     (reparam_variance, "variance"),
     (reparam_logvar_as_std, "logvar is log σ²"),
     (reparam_no_sampling, "You returned μ"),
     (reparam_detached, "does not depend on μ"),
+    (reparam_noise_left_on_the_cpu, "draw ε on the CPU and move it to μ's device"),
 ])
 def test_reparameterize_mistakes(answer, expected):
     _, text = failure("autoencoders.reparameterize", answer)
@@ -80,7 +85,7 @@ def vae_probabilities(logits, x, mu, logvar):
     (vae_no_kl, "KL term is missing"),
     (vae_mean_bce, "averaged over the pixels"),
     (vae_batch_sum, "average over the batch"),
-    (vae_sigma_not_logvar, "loss"),
+    (vae_sigma_not_logvar, "logvar is log σ², not σ"),
     (vae_probabilities, "logits"),
 ])
 def test_vae_loss_mistakes(answer, expected):

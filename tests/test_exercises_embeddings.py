@@ -122,6 +122,32 @@ def test_clip_loss_one_direction_fails_every_random_case():
     assert len([c for c in failed_cases(result) if c.startswith("batch of")]) == 3
 
 
+def clip_labels_on_cpu(img, txt, logit_scale):
+    """Right on the CPU; on a GPU the labels (made on the CPU) meet CUDA logits and it crashes."""
+    logits, labels = _logits(img, txt, logit_scale), torch.arange(len(img))
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def test_clip_loss_with_cpu_labels_fails_on_fake_cuda_with_the_device_hint():
+    result, text = failure("embeddings.clip_loss", clip_labels_on_cpu)
+    assert failed_cases(result) == ["features on a GPU (a fake CUDA device): everything the loss creates must be there too"]
+    assert "same device" in text
+    assert "torch.arange(len(I), device=I.device)" in text and "on the CPU" in text
+
+
+def test_clip_loss_reference_passes_the_fake_cuda_case(book):
+    result = run_check("embeddings.clip_loss", book["embeddings.clip_loss"].load())
+    assert result.passed and [c.name for c in result.cases][-1].startswith("features on a GPU")
+
+
+def test_clip_loss_that_reads_the_scale_is_not_failed_for_it_on_fake_cuda():
+    def with_item(img, txt, logit_scale):  # reads a value: fake tensors have none; the other cases check values
+        logits, labels = _logits(img, txt, logit_scale.item()), torch.arange(len(img), device=img.device)
+        return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+    assert run_check("embeddings.clip_loss", with_item).passed
+
+
 # --- zero_shot_classifier -----------------------------------------------------------------------
 def zs_dot(img, txt):
     sims = img @ txt.T

@@ -46,7 +46,7 @@ def d_minimax_sign(D, real, fake):  # maximises V instead of minimising the BCE
     (d_real_only, "Only the real term"),
     (d_sum, "do not sum"),
     (d_sigmoid_twice, "squashes them twice"),
-    (d_minimax_sign, "loss"),
+    (d_minimax_sign, "The sign is flipped"),
 ])
 def test_discriminator_loss_mistakes(answer, expected):
     _, text = failure("gans.discriminator_loss", answer)

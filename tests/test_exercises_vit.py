@@ -1,15 +1,22 @@
 """Chapter 2's exercise checks: pass on the book's reference answers, fail on the stubs and on
-plausible wrong answers, with a message that says what is wrong."""
+plausible wrong answers, with a message that says what is wrong.
+
+Each wrong answer is one row of ``MISTAKES``: the exercise, the answer, the pieces of text the
+learner must read, and what else must hold of the result (tests/exercise_conditions.py).
+"""
 import pytest
 import torch
 
 from course_utils.exercises import run_check
-from exercise_support import book, failed_cases, failure  # noqa: F401  (book: a fixture)
+from exercise_conditions import also, assert_mistake, failed, not_failed, only, passed_where
 
 
 # ---------------------------------------------------------------------------------------------
 # vit.patchify
 # ---------------------------------------------------------------------------------------------
+PATCHIFY = "vit.patchify"
+
+
 def patchify_column_major(images, patch_size):
     B, C, H, W = images.shape
     p = patch_size
@@ -43,29 +50,6 @@ def test_patchify_alternative_with_unfold_passes():
     assert run_check("vit.patchify", unfold_version).passed
 
 
-def test_patchify_column_major_order_fails_with_hint():
-    result, text = failure("vit.patchify", patchify_column_major)
-    assert "column-major order" in text
-    assert "B=1, C=1, H=4, W=4, patch 2 -> shape (1, 4, 4)" in failed_cases(result)
-
-
-def test_patchify_channels_last_fails_with_hint():
-    result, text = failure("vit.patchify", patchify_channels_last)
-    assert "channels sit in the wrong axis" in text
-    assert "B=1, C=1, H=4, W=4, patch 2 -> shape (1, 4, 4)" not in failed_cases(result)  # C = 1 is immune
-
-
-def test_patchify_plain_reshape_fails_with_hint():
-    result, text = failure("vit.patchify", patchify_plain_reshape)
-    assert "A plain reshape does not cut patches" in text
-
-
-def test_patchify_assuming_square_images_fails():
-    result, text = failure("vit.patchify", patchify_square_only)
-    assert failed_cases(result) == ["B=2, C=3, H=8, W=12, patch 4 -> shape (2, 6, 48)"]
-    assert "your function raised RuntimeError" in text
-
-
 # ---------------------------------------------------------------------------------------------
 # vit.add_cls_and_positions
 # ---------------------------------------------------------------------------------------------
@@ -96,38 +80,6 @@ def cls_not_expanded(tokens, cls_token, pos_embed):
 def cls_detached(tokens, cls_token, pos_embed):
     out = torch.cat([cls_token.expand(tokens.shape[0], -1, -1), tokens], dim=1) + pos_embed
     return out.detach()
-
-
-def test_cls_positions_added_before_concatenation_fails_with_hint():
-    result, text = failure(CLS, cls_positions_before_concat)
-    assert "Positions were added before the class token was concatenated" in text
-
-
-def test_cls_without_position_fails_with_hint():
-    result, text = failure(CLS, cls_positions_skip_cls)
-    assert "The class token has no position" in text
-
-
-def test_cls_appended_last_fails_with_hint():
-    result, text = failure(CLS, cls_appended_last)
-    assert "The class token goes first" in text
-
-
-def test_cls_without_positions_fails_with_hint():
-    result, text = failure(CLS, cls_no_positions)
-    assert "You forgot the position embeddings" in text
-
-
-def test_cls_not_expanded_over_the_batch_fails():
-    result, text = failure(CLS, cls_not_expanded)
-    assert "B=1, N=4, D=8 -> shape (1, 5, 8)" not in failed_cases(result)  # a batch of 1 works
-    assert "your function raised RuntimeError" in text
-
-
-def test_cls_detached_fails_on_gradients():
-    result, text = failure(CLS, cls_detached)
-    assert failed_cases(result) == ["gradients reach the class token and the position embeddings"]
-    assert "through autograd" in text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -175,28 +127,38 @@ def masking_ignores_generator(batch_size, n_patches, mask_ratio, generator=None)
     return _from_keep(keep, batch_size, n_patches)
 
 
-def test_masking_per_batch_fails_with_hint():
-    result, text = failure(MASKING, masking_per_batch)
-    assert "each sample is masked independently (batch of 32, 16 patches: the masks differ)" in failed_cases(result)
-    assert all(c.passed for c in result.cases if "keeps exactly" in c.name)
-    assert "torch.rand(batch_size, n_patches)" in text
+# ---------------------------------------------------------------------------------------------
+# The wrong answers: (exercise, answer, texts the learner reads, what else holds)
+# ---------------------------------------------------------------------------------------------
+SMALLEST = "B=1, C=1, H=4, W=4, patch 2 -> shape (1, 4, 4)"
+MISTAKES = [
+    (PATCHIFY, patchify_column_major, ("column-major order",), failed(SMALLEST)),
+    (PATCHIFY, patchify_channels_last, ("channels sit in the wrong axis",),
+     not_failed(SMALLEST)),  # with C = 1 the channel order cannot show
+    (PATCHIFY, patchify_plain_reshape, ("A plain reshape does not cut patches",), None),
+    (PATCHIFY, patchify_square_only, ("your function raised RuntimeError",),
+     only("B=2, C=3, H=8, W=12, patch 4 -> shape (2, 6, 48)")),
+
+    (CLS, cls_positions_before_concat, ("Positions were added before the class token was concatenated",), None),
+    (CLS, cls_positions_skip_cls, ("The class token has no position",), None),
+    (CLS, cls_appended_last, ("The class token goes first",), None),
+    (CLS, cls_no_positions, ("You forgot the position embeddings",), None),
+    (CLS, cls_not_expanded, ("your function raised RuntimeError",),
+     not_failed("B=1, N=4, D=8 -> shape (1, 5, 8)")),  # a batch of 1 works
+    (CLS, cls_detached, ("through autograd",), only("gradients reach the class token and the position embeddings")),
+
+    (MASKING, masking_per_batch, ("torch.rand(batch_size, n_patches)",), also(
+        failed("each sample is masked independently (batch of 32, 16 patches: the masks differ)"),
+        passed_where("keeps exactly"))),
+    (MASKING, masking_bernoulli, ("expected exactly", "rank N random noises"), None),
+    (MASKING, masking_inverted, ("True means masked",), None),
+    (MASKING, masking_first_patches, (),
+     failed("uniform: over many samples every patch is masked ≈ mask_ratio of the time")),
+    (MASKING, masking_ignores_generator, (),
+     only("deterministic: the same seed gives the same masks, another seed other masks")),
+]
 
 
-def test_masking_bernoulli_fails_on_the_exact_count():
-    result, text = failure(MASKING, masking_bernoulli)
-    assert "expected exactly" in text and "rank N random noises" in text
-
-
-def test_masking_inverted_fails_with_hint():
-    result, text = failure(MASKING, masking_inverted)
-    assert "True means masked" in text
-
-
-def test_masking_always_the_first_patches_fails():
-    result, text = failure(MASKING, masking_first_patches)
-    assert "uniform: over many samples every patch is masked ≈ mask_ratio of the time" in failed_cases(result)
-
-
-def test_masking_without_the_generator_fails():
-    result, text = failure(MASKING, masking_ignores_generator)
-    assert failed_cases(result) == ["deterministic: the same seed gives the same masks, another seed other masks"]
+@pytest.mark.parametrize("exercise, answer, expected, holds", MISTAKES, ids=[row[1].__name__ for row in MISTAKES])
+def test_wrong_answer_fails_with_its_hint(exercise, answer, expected, holds):
+    assert_mistake(exercise, answer, expected, holds)

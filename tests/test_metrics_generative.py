@@ -1,5 +1,5 @@
 """Fréchet distance (against SciPy and closed forms), class coverage, gradient energy, and the judge
-whose features they use."""
+whose features they use (trained, and cached once per recipe)."""
 import math
 
 import numpy as np
@@ -10,7 +10,9 @@ import torch
 from course_utils.metrics.generative import (
     class_coverage, frechet_distance, gaussian_frechet_distance, gradient_energy,
 )
-from course_utils.models.judge import Judge, JudgeConfig, train_judge
+from course_utils.models.classifier import SmallCNN, SmallCNNConfig
+from course_utils.models.judge import load_or_train_judge, train_judge
+from course_utils.train import History
 
 
 def scipy_frechet(a, b):
@@ -92,22 +94,92 @@ def test_gradient_energy():
         gradient_energy(torch.rand(8, 8))
 
 
+def three_classes(n=90):
+    # three easily told apart classes: a bright top, a bright bottom, a bright left half
+    g = torch.Generator().manual_seed(0)
+    images = 0.3 * torch.randn(n, 1, 8, 8, generator=g)
+    labels = torch.arange(n) % 3
+    images[labels == 0, :, :4] += 1
+    images[labels == 1, :, 4:] += 1
+    images[labels == 2, :, :, :4] += 1
+    return images, labels
+
+
 def test_judge_features_and_training():
-    judge = Judge(JudgeConfig(in_channels=1, num_classes=3, width=4))
+    judge = SmallCNN(SmallCNNConfig(in_channels=1, num_classes=3, width=4))
     x = torch.randn(5, 1, 16, 16)
     assert judge.features(x).shape == (5, 8) and judge(x).shape == (5, 3)
     assert judge.embed(x).shape == (5, 8) and judge.predict(x).shape == (5,)
     with pytest.raises(ValueError):
         judge.features(torch.randn(5, 3, 16, 16))
-    # three easily told apart classes: a bright top, a bright bottom, a bright left half
-    g = torch.Generator().manual_seed(0)
-    images = 0.3 * torch.randn(90, 1, 8, 8, generator=g)
-    labels = torch.arange(90) % 3
-    images[labels == 0, :, :4] += 1
-    images[labels == 1, :, 4:] += 1
-    images[labels == 2, :, :, :4] += 1
-    trained = train_judge(images, labels, JudgeConfig(num_classes=3, width=4), steps=60, batch_size=32, lr=1e-2)
-    assert (trained.predict(images) == labels).float().mean() > 0.9
+    images, labels = three_classes()
+    torch.manual_seed(0)
+    judge = SmallCNN(SmallCNNConfig(num_classes=3, width=4))
+    history = train_judge(judge, images, labels, steps=60, batch_size=32, lr=1e-2, device="cpu")
+    assert isinstance(history, History) and history.steps == 60
+    assert history.mean(last=10) < history.mean(first=10)
+    assert not judge.training
+    assert (judge.predict(images) == labels).float().mean() > 0.9
+    # the metrics take the judge's features and predictions as they come
+    feats = judge.embed(images)
+    assert feats.shape == (90, 8) and frechet_distance(feats, feats) < 1e-6
+    assert class_coverage(judge.predict(images), 3).classes_present == 3
+    with pytest.raises(ValueError, match="labels"):
+        train_judge(judge, images, labels[:10], steps=1)
+
+
+def test_train_judge_equals_the_loop_it_replaced():
+    """Batches drawn as before (rows, then one shift per batch, from one generator), torch.roll as the
+    shift, Adam with a one-cycle schedule: train_judge trains exactly the judge the old loop trained."""
+    images, labels = three_classes(40)
+    config = SmallCNNConfig(num_classes=3, width=4)
+    torch.manual_seed(0)
+    reference = SmallCNN(config)
+    engine = SmallCNN(config)
+    engine.load_state_dict(reference.state_dict())
+    steps, lr = 8, 3e-3
+    optimizer = torch.optim.Adam(reference.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps)
+    g = torch.Generator().manual_seed(4)
+    losses = []
+    reference.train()
+    for _ in range(steps):
+        idx = torch.randint(len(images), (16,), generator=g)
+        dy, dx = torch.randint(-2, 3, (2,), generator=g).tolist()
+        loss = torch.nn.functional.cross_entropy(reference(torch.roll(images[idx], (dy, dx), dims=(-2, -1))), labels[idx])
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+        losses.append(loss.item())
+    history = train_judge(engine, images, labels, steps=steps, batch_size=16, lr=lr, shift=2, seed=4, device="cpu")
+    assert history.loss == pytest.approx(losses, rel=1e-5)
+    for a, b in zip(reference.state_dict().values(), engine.state_dict().values()):
+        torch.testing.assert_close(a, b)
+
+
+def test_load_or_train_judge_caches_one_judge_per_recipe(monkeypatch, tmp_path):
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    images, labels = three_classes(30)
+    config = SmallCNNConfig(num_classes=3, width=4)
+    first, how_first = load_or_train_judge(images, labels, config, steps=5, batch_size=8, device="cpu")
+    assert how_first.startswith("trained here") and len(list(tmp_path.glob("judge-*.pt"))) == 1
+    again, how_again = load_or_train_judge(images, labels, config, steps=5, batch_size=8, device="cpu")
+    assert how_again.startswith("loaded from the cache")
+    assert not again.training
+    for (name, a), (_, b) in zip(first.state_dict().items(), again.state_dict().items()):
+        assert torch.equal(a, b), name
+    # the same recipe trained afresh gives the same weights: the cache stores exactly that judge
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path / "elsewhere"))
+    fresh, _ = load_or_train_judge(images, labels, config, steps=5, batch_size=8, device="cpu")
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), fresh.state_dict().values()))
+    monkeypatch.setenv("COURSE_CACHE", str(tmp_path))
+    # any change of recipe -- a training setting, the data -- trains a new judge
+    more_steps, how = load_or_train_judge(images, labels, config, steps=6, batch_size=8, device="cpu")
+    assert how.startswith("trained here")
+    assert not all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), more_steps.state_dict().values()))
+    _, how = load_or_train_judge(images, (labels + 1) % 3, config, steps=5, batch_size=8, device="cpu")
+    assert how.startswith("trained here") and len(list(tmp_path.glob("judge-*.pt"))) == 3
 
 
 def test_within_class_diversity():

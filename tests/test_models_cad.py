@@ -1,21 +1,23 @@
-"""The CAD pieces: crop classifier shapes, the three losses (oracles), the U-Net + head wrapper,
-the fine-tuning freeze, and the anomaly map."""
+"""The CAD pieces: the crop classifier, the three losses (oracles), the trainer, the U-Net + head
+wrapper, the fine-tuning freeze, and the anomaly map."""
 import pytest
 import torch
 import torch.nn.functional as F
 from torchvision.ops import sigmoid_focal_loss as tv_focal
 
 from course_utils.models.autoencoder import Autoencoder, AutoencoderConfig
-from course_utils.models.cad import (CropClassifier, CropClassifierConfig, SegmentClassifyUNet, anomaly_map,
-                                     binary_loss, freeze_all_but_norm_and_head, predict_proba, train_binary)
+from course_utils.models.cad import (SegmentClassifyUNet, anomaly_map, binary_loss, crop_classifier,
+                                     freeze_all_but_norm_and_head, predict_proba, train_binary)
+from course_utils.models.classifier import SmallCNN
 from course_utils.models.unet import UNet, UNetConfig
+from course_utils.train import History
 
 
-def test_crop_classifier_shapes():
-    m = CropClassifier(CropClassifierConfig(width=4))
-    assert m(torch.randn(5, 1, 16, 16)).shape == (5,)
-    m3 = CropClassifier(CropClassifierConfig(width=4, n_outputs=3))
-    assert m3(torch.randn(2, 1, 24, 24)).shape == (2, 3)
+def test_crop_classifier_is_the_small_cnn_with_one_logit():
+    m = crop_classifier(width=4, dropout=0.2)
+    assert isinstance(m, SmallCNN) and m.config.num_classes == 1 and m.config.width == 4 and m.config.dropout == 0.2
+    assert m(torch.randn(5, 1, 16, 16)).shape == (5,)  # one logit per crop
+    assert crop_classifier(width=4, in_channels=3)(torch.randn(2, 3, 24, 24)).shape == (2,)
 
 
 def test_losses_match_the_library():
@@ -37,11 +39,27 @@ def test_train_binary_learns_a_separable_problem():
     y = (torch.rand(200, generator=g) < 0.3).long()
     x = torch.randn(200, 1, 8, 8, generator=g) * 0.1 + y[:, None, None, None].float()  # bright = positive
     torch.manual_seed(0)
-    m = train_binary(CropClassifier(CropClassifierConfig(width=4)), x, y, "weighted", steps=60, seed=0)
+    m = crop_classifier(width=4)
+    history = train_binary(m, x, y, "weighted", steps=60, seed=0)
+    assert isinstance(history, History) and len(history.loss) == history.steps == 60
+    assert history.mean(last=10) < history.mean(first=10)
+    assert not m.training  # left in eval mode
     acc = ((predict_proba(m, x) > 0.5).long() == y).float().mean()
     assert acc > 0.95
     with pytest.raises(ValueError, match="labels"):
         train_binary(m, x, y[:5])
+    with pytest.raises(ValueError, match="kind"):
+        train_binary(m, x, y, "hinge")
+
+
+def test_train_binary_is_reproducible_and_flips_only_when_asked():
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(40, 1, 8, 8, generator=g), (torch.rand(40, generator=g) < 0.5).long()
+    runs = []
+    for augment in (True, True, False):
+        torch.manual_seed(0)
+        runs.append(train_binary(crop_classifier(width=4), x, y, steps=5, seed=3, augment=augment).loss)
+    assert runs[0] == runs[1] and runs[0] != runs[2]
 
 
 def test_segment_classify_unet_uses_the_package_unet():
@@ -65,17 +83,20 @@ def test_segment_classify_unet_uses_the_package_unet():
 
 
 def test_freeze_all_but_norm_and_head():
-    m = freeze_all_but_norm_and_head(CropClassifier(CropClassifierConfig(width=4)))
+    m = freeze_all_but_norm_and_head(crop_classifier(width=4))
     trainable = {n for n, p in m.named_parameters() if p.requires_grad}
-    assert trainable and all(n.startswith("head.") or ".1." in n for n in trainable)  # BN sits at index 1 of a block
-    assert not any(p.requires_grad for n, p in m.named_parameters() if n.endswith("0.weight") and "features" in n)
+    norms = {n for mod_name, mod in m.named_modules() if isinstance(mod, torch.nn.BatchNorm2d)
+             for n in (f"{mod_name}.weight", f"{mod_name}.bias")}
+    assert trainable == norms | {"head.1.weight", "head.1.bias"}
+    assert not any(p.requires_grad for mod in m.modules() if isinstance(mod, torch.nn.Conv2d) for p in mod.parameters())
     with pytest.raises(ValueError, match="nothing would be trained"):
         freeze_all_but_norm_and_head(torch.nn.Linear(2, 2), head="none")
 
 
 def test_anomaly_map_scores_the_unusual_image_higher():
     ae = UNet(UNetConfig(in_channels=1, out_channels=1, base_width=4, depth=1))
-    ae.head.weight.data.zero_(); ae.head.bias.data.fill_(0.5)  # always reconstructs 0.5 everywhere
+    ae.head.weight.data.zero_()
+    ae.head.bias.data.fill_(0.5)  # always reconstructs 0.5 everywhere
     x = torch.full((2, 1, 8, 8), 0.5)
     x[1, 0, 2:4, 2:4] = 1.0  # a bright spot
     err, score = anomaly_map(ae, x, smooth=1, top=4)
@@ -83,3 +104,13 @@ def test_anomaly_map_scores_the_unusual_image_higher():
     assert score[0] == 0 and score[1] == pytest.approx(0.25)
     flat = Autoencoder(AutoencoderConfig(in_dim=64, latent_dim=2, hidden=()))
     assert anomaly_map(flat, x, flat=True)[0].shape == x.shape
+
+
+def test_anomaly_map_in_chunks_equals_one_batch():
+    torch.manual_seed(0)
+    ae = UNet(UNetConfig(in_channels=1, out_channels=1, base_width=4, depth=1, skip=False)).eval()
+    x = torch.rand(7, 1, 8, 8)
+    whole, chunked = anomaly_map(ae, x, batch_size=7), anomaly_map(ae, x, batch_size=3)
+    for a, b in zip(whole, chunked):
+        torch.testing.assert_close(a, b)
+    assert whole[0].device.type == "cpu" and whole[1].shape == (7,)

@@ -8,8 +8,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from course_utils.data.captions import HELD_OUT, shapes_caption_data
 from course_utils.data.shapes import COLOURS, SHAPES, ShapesConfig
 from course_utils.models import clip as tiny_clip
+from course_utils.train import seeded
 
 SMALL = tiny_clip.TinyClipConfig(context_length=8)
 
@@ -131,25 +133,47 @@ def test_create_model_with_pretrained_local_file(model, tmp_path):
 
 def test_shapes_caption_data_holds_out_combinations():
     config = ShapesConfig(image_size=32)
-    images, captions, attrs = tiny_clip.shapes_caption_data(60, config, seed=0, exclude=tiny_clip.HELD_OUT)
+    images, captions, attrs = shapes_caption_data(60, config, seed=0, exclude=HELD_OUT)
     assert images.shape == (60, 3, 32, 32) and len(captions) == 60 and attrs.shape == (60, 3)
     pairs = {(COLOURS[c], SHAPES[s]) for c, s, _ in attrs.tolist()}
-    assert not pairs & set(tiny_clip.HELD_OUT)
+    assert not pairs & set(HELD_OUT)
     for caption, (c, s, _) in zip(captions, attrs.tolist()):
         assert COLOURS[c] in caption and SHAPES[s] in caption
-    _, _, only = tiny_clip.shapes_caption_data(20, config, seed=1, only=tiny_clip.HELD_OUT)
-    assert {(COLOURS[c], SHAPES[s]) for c, s, _ in only.tolist()} <= set(tiny_clip.HELD_OUT)
+    _, _, only = shapes_caption_data(20, config, seed=1, only=HELD_OUT)
+    assert {(COLOURS[c], SHAPES[s]) for c, s, _ in only.tolist()} <= set(HELD_OUT)
     with pytest.raises(ValueError, match="nothing to draw"):
-        tiny_clip.shapes_caption_data(5, config, exclude=[(c, s) for c in COLOURS for s in SHAPES])
+        shapes_caption_data(5, config, exclude=[(c, s) for c in COLOURS for s in SHAPES])
 
 
 def test_fit_clip_lowers_the_loss():
-    images, captions, _ = tiny_clip.shapes_caption_data(64, ShapesConfig(image_size=32), seed=0)
+    images, captions, _ = shapes_caption_data(64, ShapesConfig(image_size=32), seed=0)
     torch.manual_seed(0)
     model = tiny_clip.build_tiny_clip(SMALL)
     tokens = tiny_clip.get_tokenizer(SMALL)(captions)
-    losses = tiny_clip.fit_clip(model, images, tokens, steps=30, batch_size=32, lr=2e-3)
-    assert sum(losses[-5:]) / 5 < losses[0] - 0.5
+    history = tiny_clip.fit_clip(model, images, tokens, steps=30, batch_size=32, lr=2e-3, device="cpu")
+    assert history.steps == 30 and history.mean(last=5) < history.loss[0] - 0.5
     assert not model.token_embedding.weight.requires_grad  # the token table stays frozen by default
+    assert model.logit_scale.item() <= tiny_clip.MAX_LOGIT_SCALE
     with pytest.raises(ValueError, match="pairs"):
         tiny_clip.fit_clip(model, images, tokens[:10], steps=1)
+
+
+def test_train_shapes_clip_trains_the_model_it_is_given():
+    with seeded(0):
+        model = tiny_clip.build_tiny_clip(SMALL)
+    before = model.visual.proj.detach().clone()
+    history = tiny_clip.train_shapes_clip(model, n=40, steps=3, device="cpu")
+    assert history.steps == 3 and len(history.loss) == 3
+    assert not torch.equal(model.visual.proj, before) and not model.training
+
+
+def test_encoders_give_unit_embeddings_in_chunks(model):
+    images = torch.rand(5, 3, 32, 32)
+    texts = ["a small red circle", "a large blue square", "a small green triangle"]
+    image_embeddings = tiny_clip.encode_images(model, images, batch_size=2, device="cpu")
+    text_embeddings = tiny_clip.encode_texts(model, texts, batch_size=2, device="cpu")
+    assert image_embeddings.shape == (5, SMALL.embed_dim) and text_embeddings.shape == (3, SMALL.embed_dim)
+    with torch.no_grad():
+        torch.testing.assert_close(image_embeddings, model.encode_image(images, normalize=True))
+        tokens = tiny_clip.get_tokenizer(SMALL)(texts)
+        torch.testing.assert_close(text_embeddings, model.encode_text(tokens, normalize=True))

@@ -1,7 +1,8 @@
 """Oracle tests of course_utils.models.diffusion against diffusers' schedulers and U-Nets."""
 import pytest
 import torch
-from diffusers import DDIMScheduler, DDPMScheduler
+from diffusers import DDIMPipeline, DDIMScheduler, DDPMScheduler
+from torch import nn
 
 from course_utils.models.diffusion import (
     NoiseSchedule, build_pixel_unet, classifier_free_guidance, ddpm_sample, ddpm_step, guided_eps, predicted_x0,
@@ -65,9 +66,55 @@ def test_ddpm_sample_matches_library_loop():
                               torch.Generator().manual_seed(3), cond=y)
     torch.testing.assert_close(ours, theirs, atol=1e-4, rtol=1e-4)
     assert [t for t, _ in trajectory] == [40, 30, 20, 10, 0]
-    ddim = scheduler_sample(fn, DDIMScheduler(**schedule.diffusers_config()), (3, 1, 8, 8), 5,
-                            torch.Generator().manual_seed(3), cond=y)
-    assert ddim.shape == (3, 1, 8, 8) and torch.isfinite(ddim).all()
+
+
+@pytest.mark.parametrize("clip_sample", [False, True])
+def test_ddim_sampling_matches_diffusers_pipeline(clip_sample):
+    """scheduler_sample with DDIMScheduler = diffusers' own DDIMPipeline (same U-Net, noise and steps),
+    and both equal DDIM's update written out: x_t' = √ᾱ_t' x̂_0 + √(1-ᾱ_t') ε̂."""
+    torch.manual_seed(0)
+    unet = build_pixel_unet(8, 1, (8, 16)).eval()  # unconditional: the pipeline calls unet(x, t)
+    schedule = NoiseSchedule(40, scaled=True)
+    config = schedule.diffusers_config(clip_sample=clip_sample)
+    ours = scheduler_sample(unet_fn(unet), DDIMScheduler(**config), (3, 1, 8, 8), 5, torch.Generator().manual_seed(3))
+    pipeline = DDIMPipeline(unet=unet, scheduler=DDIMScheduler(**config))
+    pipeline.set_progress_bar_config(disable=True)
+    theirs = pipeline(batch_size=3, generator=torch.Generator().manual_seed(3), num_inference_steps=5, eta=0.0,
+                      output_type="np").images  # (3, 8, 8, 1) in [0, 1]: (x / 2 + 0.5).clamp(0, 1)
+    torch.testing.assert_close((ours / 2 + 0.5).clamp(0, 1), torch.from_numpy(theirs).permute(0, 3, 1, 2),
+                               atol=1e-5, rtol=1e-5)
+
+    # the same update from scratch: 5 steps of 40 // 5 = 8, t = 32, 24, ..., 0; ᾱ_{-8} := ᾱ_0 ("set_alpha_to_one")
+    x = torch.randn(3, 1, 8, 8, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        for t in (32, 24, 16, 8, 0):
+            eps = unet(x, torch.full((3,), t)).sample
+            x0 = predicted_x0(x, torch.full((3,), t), eps, schedule)
+            if clip_sample:
+                x0 = x0.clamp(-1, 1)  # ε̂ itself is kept (diffusers' use_clipped_model_output=False)
+            abar_prev = schedule.alpha_bars[t - 8] if t >= 8 else torch.tensor(1.0)
+            x = abar_prev.sqrt() * x0 + (1 - abar_prev).sqrt() * eps
+    torch.testing.assert_close(ours, x, atol=1e-4, rtol=1e-4)
+
+
+def test_sampling_loops_honour_the_step_cap(monkeypatch):
+    """Under $COURSE_MAX_STEPS (the full-profile rehearsal) every sampling loop runs only that many steps."""
+    calls = []
+
+    def fn(x, t, c=None):
+        calls.append(int(t[0]))
+        return torch.zeros_like(x)
+
+    schedule = NoiseSchedule(40, scaled=True)
+    monkeypatch.setenv("COURSE_MAX_STEPS", "3")
+    ddpm_sample(fn, (2, 1, 4, 4), schedule, torch.Generator().manual_seed(0))
+    assert calls == [39, 38, 37]
+    calls.clear()
+    scheduler_sample(fn, DDIMScheduler(**schedule.diffusers_config()), (2, 1, 4, 4), 10)
+    assert len(calls) == 3
+    calls.clear()
+    repaint(fn, torch.zeros(2, 1, 4, 4), torch.ones(1, 1, 4, 4), schedule)
+    assert calls == [39, 38, 37]
 
 
 def test_classifier_free_guidance():
@@ -98,19 +145,55 @@ def test_repaint_keeps_known_pixels():
         repaint(fn, known, mask, schedule, resample=0)
 
 
-def test_train_denoiser_learns_and_drops_conditions():
+def test_train_denoiser_learns():
     torch.manual_seed(0)
     unet = build_pixel_unet(8, 1, (8, 16), num_classes=2)
     data = torch.zeros(64, 1, 8, 8)
     data[32:] = 0.8
     labels = torch.tensor([0] * 32 + [1] * 32)
-    losses = train_denoiser(unet_fn(unet), unet.parameters(), data, NoiseSchedule(40, scaled=True), 40,
-                            conditions=labels, null_condition=torch.tensor(2), drop_prob=0.2, batch_size=16, lr=3e-3)
-    assert sum(losses[-10:]) < sum(losses[:10])
+    history = train_denoiser(unet, data, NoiseSchedule(40, scaled=True), 40, conditions=labels,
+                             null_condition=torch.tensor(2), drop_prob=0.2, batch_size=16, lr=3e-3)
+    assert len(history.loss) == history.steps == 40 and not unet.training
+    # measured: the mean loss of the last 10 steps is 0.24 x that of the first 10
+    assert history.mean(last=10) < 0.5 * history.mean(first=10)
     with pytest.raises(ValueError, match="null_condition"):
-        train_denoiser(unet_fn(unet), unet.parameters(), data, NoiseSchedule(20), 1, conditions=labels, drop_prob=0.1)
+        train_denoiser(unet, data, NoiseSchedule(20), 1, conditions=labels, drop_prob=0.1)
     with pytest.raises(ValueError, match="align"):
-        train_denoiser(unet_fn(unet), unet.parameters(), data, NoiseSchedule(20), 1, conditions=labels[:3])
+        train_denoiser(unet, data, NoiseSchedule(20), 1, conditions=labels[:3])
+
+
+class ConditionRecorder(nn.Module):
+    """A 'denoiser' that predicts ε̂ = w · x_t and records every (x_t, t, c) it is called with."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(()))
+        self.calls = []
+
+    def forward(self, x_t, t, c):
+        self.calls.append((x_t.detach(), t, c))
+        return self.w * x_t
+
+
+@pytest.mark.parametrize("drop_prob", [0.0, 0.25])
+def test_train_denoiser_drops_conditions_at_the_asked_rate(drop_prob):
+    """The null condition reaches the model in about drop_prob of the rows; every other row gets the
+    condition of its own image."""
+    schedule = NoiseSchedule(10)  # small β's: x_t ≈ x_0, so the image of each row can be read off x_t
+    ids = torch.arange(50)
+    data = (10.0 * ids).reshape(-1, 1, 1, 1).expand(-1, 1, 4, 4).contiguous()  # image i is constant 10 i
+    model = ConditionRecorder()
+    train_denoiser(model, data, schedule, 40, model_fn=model, conditions=ids, null_condition=torch.tensor(-1),
+                   drop_prob=drop_prob, batch_size=64)
+    x_t = torch.cat([x for x, _, _ in model.calls])  # (2560, 1, 4, 4)
+    t = torch.cat([t for _, t, _ in model.calls])
+    c = torch.cat([c for _, _, c in model.calls])
+    assert len(c) == 40 * 64
+    dropped = c == -1
+    # 2560 Bernoulli(p) draws: the standard deviation of the rate is below 0.01
+    assert abs(dropped.float().mean().item() - drop_prob) < 0.03
+    image_id = (x_t.mean((1, 2, 3)) / (10.0 * schedule.alpha_bars[t].sqrt())).round().long()
+    torch.testing.assert_close(c[~dropped], image_id[~dropped])
 
 
 def test_build_pixel_unet_attention_only_at_low_resolution():

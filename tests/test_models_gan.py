@@ -6,6 +6,7 @@ from course_utils.models.gan import (
     GANConfig, build_gan, discriminator_loss, discriminator_step, generator_loss, generator_step,
     saturating_generator_loss, train_gan, adam_pair,
 )
+from course_utils.train import History
 
 
 @pytest.mark.parametrize("size", [8, 16, 32])
@@ -84,8 +85,10 @@ def test_conditional_gan_learns_a_class_dependent_constant():
     images = torch.cat([-torch.ones(64, 1, 8, 8), torch.ones(64, 1, 8, 8)]) * 0.8
     labels = torch.cat([torch.zeros(64), torch.ones(64)]).long()
     G, D = build_gan(GANConfig(image_size=8, width=8, latent_dim=4, num_classes=2))
-    history = train_gan(G, D, images, 150, labels=labels, batch_size=32, lr=2e-3)
-    assert len(history["d_loss"]) == len(history["g_loss"]) == 150
+    history = train_gan(G, D, images, 150, labels=labels, batch_size=32, lr=2e-3, device="cpu")
+    assert isinstance(history, History) and history.steps == 150
+    assert len(history["d_loss"]) == len(history["g_loss"]) == 150 and history.loss == history["g_loss"]
+    assert not G.training and not D.training
     y = torch.tensor([0] * 16 + [1] * 16)
     x = G.sample(32, torch.Generator().manual_seed(0), y=y)
     assert x[:16].mean() < -0.3 and x[16:].mean() > 0.3
@@ -97,3 +100,41 @@ def test_sample_is_seeded_and_keeps_the_mode():
     a = G.sample(4, torch.Generator().manual_seed(1))
     b = G.sample(4, torch.Generator().manual_seed(1))
     assert torch.equal(a, b) and G.training
+
+
+def test_train_gan_is_the_two_steps_written_out():
+    """Same draws (real batch, then two batches of noise, from one generator), same optimisers:
+    train_gan and the loop it wraps agree exactly -- losses, weights, and the callback's steps."""
+    images = torch.rand(40, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    config = GANConfig(image_size=8, width=8, latent_dim=4)
+    torch.manual_seed(0)
+    G, D = build_gan(config)
+    G2, D2 = build_gan(config)
+    G2.load_state_dict(G.state_dict())
+    D2.load_state_dict(D.state_dict())
+
+    opt_G, opt_D = adam_pair(G, D, lr=1e-3)
+    g = torch.Generator().manual_seed(5)
+    d_losses, g_losses = [], []
+    G.train()
+    D.train()
+    for _ in range(6):
+        real = images[torch.randint(len(images), (16,), generator=g)]
+        d_losses.append(discriminator_step(G, D, opt_D, real, torch.randn(16, 4, generator=g)))
+        g_losses.append(generator_step(G, D, opt_G, torch.randn(16, 4, generator=g)))
+
+    seen = []
+    history = train_gan(G2, D2, images, 6, batch_size=16, lr=1e-3, seed=5, callback=seen.append, device="cpu")
+    assert seen == list(range(7))  # before step 0 and after every step
+    assert history["d_loss"] == pytest.approx(d_losses, rel=1e-6) and history.loss == pytest.approx(g_losses, rel=1e-6)
+    for a, b in zip(list(G.parameters()) + list(D.parameters()), list(G2.parameters()) + list(D2.parameters())):
+        torch.testing.assert_close(a, b)
+
+
+def test_train_gan_honours_the_step_cap(monkeypatch):
+    monkeypatch.setenv("COURSE_MAX_STEPS", "3")
+    G, D = build_gan(GANConfig(image_size=8, width=8, latent_dim=4))
+    history = train_gan(G, D, torch.rand(10, 1, 8, 8) * 2 - 1, 100, batch_size=4, device="cpu")
+    assert history.steps == len(history["d_loss"]) == 3
+    with pytest.raises(ValueError, match="images"):
+        train_gan(G, D, torch.rand(10, 64), 2)

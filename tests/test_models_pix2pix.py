@@ -1,12 +1,12 @@
-"""pix2pix: U-Net generator, PatchGAN discriminator and its receptive field, the loss, the canvas data."""
-import numpy as np
+"""pix2pix: U-Net generator, PatchGAN discriminator and its receptive field, the loss, the trainer."""
 import pytest
 import torch
 
+from course_utils.data.canvas import make_canvas_pairs
 from course_utils.models.pix2pix import (
-    SKETCH_COLOURS, PatchDiscriminator, Pix2PixConfig, Pix2PixGenerator, make_canvas_pairs,
-    pix2pix_generator_loss, receptive_field, render_canvas, train_pix2pix,
+    PatchDiscriminator, Pix2PixConfig, Pix2PixGenerator, pix2pix_generator_loss, receptive_field, train_pix2pix,
 )
+from course_utils.train import History
 from course_utils.models.unet import UNet
 
 
@@ -50,6 +50,7 @@ def test_generator_is_the_unet_with_noise_and_sigmoid():
     torch.testing.assert_close(G(x, z=z), torch.sigmoid(G.unet(torch.cat([x, z], 1))))
     with pytest.raises(ValueError, match="sketch"):
         G(torch.rand(2, 4, 16, 16))
+    assert Pix2PixGenerator().config == PatchDiscriminator().config == Pix2PixConfig()  # the default config
 
 
 def test_discriminator_outputs_a_grid_of_patch_logits():
@@ -67,35 +68,36 @@ def test_generator_loss_formula():
     torch.testing.assert_close(total, adv + 7.0 * l1)
 
 
-def test_canvas_pairs_are_deterministic_and_follow_the_label_map():
-    a, b = make_canvas_pairs(6, seed=3), make_canvas_pairs(6, seed=3)
-    assert all(torch.equal(a[k], b[k]) for k in a)
-    assert a["sketch"].shape == a["target"].shape == (6, 3, 32, 32) and a["labels"].shape == (6, 32, 32)
-    torch.testing.assert_close(a["sketch"], torch.from_numpy(SKETCH_COLOURS)[a["labels"]].permute(0, 3, 1, 2))
-    assert set(a["labels"].unique().tolist()) <= {0, 1, 2, 3} and (a["labels"] > 0).any()
-    assert 0 <= a["target"].min() and a["target"].max() <= 1
-
-
-def test_render_canvas_sky_and_materials():
-    labels = np.zeros((32, 32), dtype=np.int64)
-    labels[4:12, 4:12] = 2  # a brick square
-    image = render_canvas(labels, np.random.default_rng(0))
-    sky = image[:, :, 20]  # a background column: the gradient brightens downwards
-    assert (np.diff(sky[2]) > 0).all()
-    mortar, brick = np.array([0.92, 0.88, 0.80]), np.array([0.70, 0.25, 0.15])
-    assert np.allclose(image[:, 7, 4:12].T, mortar)  # every 4th row of the wall, from its top, is mortar
-    assert np.allclose(image[:, 4, 4:7].T, brick) and np.allclose(image[:, 4, 7], mortar)  # a joint after 3 bricks
-    assert np.allclose(image[:, 8, 4], brick) and np.allclose(image[:, 8, 5], mortar)  # next course: shifted by 2
-    assert np.allclose(image, render_canvas(labels, np.random.default_rng(1)))  # no randomness without trees
-
-
 def test_l1_training_beats_the_sketch():
     data = make_canvas_pairs(64, seed=0)
     torch.manual_seed(0)
     c = Pix2PixConfig(base_width=4, noise_channels=0)
-    G = Pix2PixGenerator(c)
-    history = train_pix2pix(G, PatchDiscriminator(c), data["sketch"], data["target"], 40, lam=10.0, batch_size=8)
-    assert len(history["d_loss"]) == len(history["adv"]) == 40
+    G, D = Pix2PixGenerator(c), PatchDiscriminator(c)
+    history = train_pix2pix(G, D, data["sketch"], data["target"], 40, lam=10.0, batch_size=8, device="cpu")
+    assert isinstance(history, History) and history.steps == len(history) == 40
+    assert len(history["d_loss"]) == len(history["adv"]) == len(history["l1"]) == 40
+    # History.loss is the generator's loss, adversarial + λ L1
+    torch.testing.assert_close(torch.tensor(history.loss), torch.tensor(history["adv"]) + 10.0 * torch.tensor(history["l1"]))
+    assert not G.training and not D.training
     with torch.no_grad():
         l1 = (G(data["sketch"]) - data["target"]).abs().mean()
     assert l1 < 0.5 * (data["sketch"] - data["target"]).abs().mean()
+
+
+def test_l1_only_training_records_l1_as_the_loss():
+    data = make_canvas_pairs(16, seed=0)
+    torch.manual_seed(0)
+    G = Pix2PixGenerator(Pix2PixConfig(base_width=4))
+    history = train_pix2pix(G, None, data["sketch"], data["target"], 5, batch_size=4, device="cpu")
+    assert history.loss == history["l1"] and len(history) == 5 and set(history.logs) == {"l1"}
+
+
+def test_training_is_seeded():
+    data = make_canvas_pairs(16, seed=0)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        c = Pix2PixConfig(base_width=4)
+        G, D = Pix2PixGenerator(c), PatchDiscriminator(c)
+        runs.append(train_pix2pix(G, D, data["sketch"], data["target"], 3, batch_size=4, seed=3, device="cpu"))
+    assert runs[0].loss == runs[1].loss and runs[0]["d_loss"] == runs[1]["d_loss"]

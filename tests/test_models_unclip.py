@@ -20,13 +20,17 @@ def test_prior_learns_a_rotation():
     q, _ = torch.linalg.qr(torch.randn(8, 8, generator=g))  # a fixed rotation between the two spaces
     text = F.normalize(torch.randn(512, 8, generator=g), dim=-1)
     image = text @ q
-    prior, losses = train_prior(text, image, PriorConfig(embed_dim=8, hidden=64), steps=300, batch_size=64, lr=3e-3)
+    torch.manual_seed(0)
+    prior = Prior(PriorConfig(embed_dim=8, hidden=64))
+    history = train_prior(prior, text, image, steps=300, batch_size=64, lr=3e-3)
+    assert not prior.training
     test = F.normalize(torch.randn(100, 8, generator=g), dim=-1)
     with torch.no_grad():
         cos_prior = F.cosine_similarity(prior(test), test @ q).mean()
     cos_direct = F.cosine_similarity(test, test @ q).mean()
     assert cos_prior > 0.9 > cos_direct + 0.3
-    assert losses[-1] < losses[0]
+    # measured: the mean loss of the last 20 steps is 0.0015 x that of the first 20
+    assert history.mean(last=20) < 0.05 * history.mean(first=20)
 
 
 def test_helpers():
@@ -35,6 +39,6 @@ def test_helpers():
     ctx = as_context(a)
     assert ctx.shape == (3, 1, 4)
     with pytest.raises(ValueError, match="align"):
-        train_prior(torch.randn(3, 4), torch.randn(2, 4), steps=1)
+        train_prior(Prior(PriorConfig(embed_dim=4)), torch.randn(3, 4), torch.randn(2, 4), steps=1)
     with pytest.raises(ValueError, match="expected"):
         as_context(torch.randn(3, 1, 4))

@@ -1,8 +1,9 @@
-"""The U-Net every later chapter reuses: shapes, skip connections, the plain variant, norms."""
+"""The U-Net of Chapter 5 (pix2pix and Chapter 8 reuse it): shapes, skips, the plain variant, norms."""
 import pytest
 import torch
 
-from course_utils.models.unet import ConvBlock, UNet, UNetConfig, count_parameters
+from course_utils.models import count_parameters
+from course_utils.models.unet import ConvBlock, UNet, UNetConfig
 
 
 @pytest.mark.parametrize("depth, size", [(1, 8), (2, 16), (3, 32), (4, 32)])

@@ -63,8 +63,8 @@ def test_setup_banner_and_report(capsys, monkeypatch):
     banner = capsys.readouterr().out
     assert "profile: fast" in banner and "device: cpu" in banner and "torch" in banner
     assert rt.pick(fast=1, full=2) == 1 and rt.fast
-    wall = rt.report()
-    assert "wall time:" in capsys.readouterr().out and wall >= 0
+    assert rt.report() is None  # the last cell shows the line only, no bare number
+    assert "wall time:" in capsys.readouterr().out and rt.wall >= 0
 
 
 def test_progress_bar_can_be_switched_off(monkeypatch, capsys):
@@ -74,3 +74,70 @@ def test_progress_bar_can_be_switched_off(monkeypatch, capsys):
     monkeypatch.setenv("COURSE_PROGRESS", "1")
     assert list(runtime.progress(range(3), desc="loud")) == [0, 1, 2]
     assert "loud" in capsys.readouterr().err
+
+
+def test_full_profile_on_a_cpu_warns(monkeypatch):
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    with pytest.warns(RuntimeWarning, match="sized for a GPU"):
+        runtime.setup(seed=0, device="cpu")
+
+
+def test_deterministic_kernels_only_on_the_cpu():
+    runtime.seed_everything(0, device=torch.device("cpu"))
+    assert torch.are_deterministic_algorithms_enabled()
+    runtime.seed_everything(0, device=torch.device("cuda"))  # no CUDA needed to choose the flags
+    assert not torch.are_deterministic_algorithms_enabled()
+    runtime.seed_everything(0)
+    assert torch.are_deterministic_algorithms_enabled()
+
+
+def test_learning_target_prints_and_raises(monkeypatch, capsys):
+    monkeypatch.delenv(runtime.REHEARSAL_ENV, raising=False)
+    monkeypatch.setenv("COURSE_PROFILE", "fast")
+    rt = runtime.setup(seed=0, device="cpu")
+    capsys.readouterr()
+    assert rt.target("test accuracy", 0.97, at_least=0.95)
+    assert "target met: test accuracy = 0.97 (target ≥ 0.95)" in capsys.readouterr().out
+    assert rt.target("loss", 0.2, at_most=0.2, fmt=".2f")
+    with pytest.raises(runtime.LearningTargetMissed, match=r"accuracy = 0.9 misses its target \(≥ 0.95\)"):
+        rt.target("accuracy", 0.9, at_least=0.95)
+    with pytest.raises(runtime.LearningTargetMissed):
+        rt.target("in a band", 3.0, at_least=1.0, at_most=2.0)
+    with pytest.raises(ValueError, match="bound"):
+        rt.target("no bound", 1.0)
+    assert [t["ok"] for t in rt.targets] == [True, True, False, False]
+
+
+def test_learning_target_is_recorded_in_a_rehearsal(monkeypatch, tmp_path, capsys):
+    import json
+
+    log = tmp_path / "targets.jsonl"
+    monkeypatch.setenv(runtime.REHEARSAL_ENV, "1")
+    monkeypatch.setenv(runtime.RUN_LOG_ENV, str(log))
+    monkeypatch.setenv("COURSE_PROFILE", "fast")
+    rt = runtime.setup(seed=0, device="cpu")
+    assert rt.target("accuracy", 0.1, at_least=0.95) is False  # recorded, not raised
+    assert "target MISSED: accuracy = 0.1" in capsys.readouterr().out
+    record = json.loads(log.read_text().splitlines()[-1])
+    assert record == {"kind": "target", "name": "accuracy", "value": 0.1, "at_least": 0.95, "at_most": None, "ok": False,
+                      "profile": "fast"}
+
+
+def test_show_images_draws_a_padded_grid():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from course_utils.plot import show_images
+
+    images = -torch.ones(6, 1, 4, 4)  # blank paper in [-1, 1]
+    images[0, 0, 1, 1] = 1.0  # one ink pixel
+    fig, ax = plt.subplots()
+    show_images(images, nrow=3, ax=ax, title="grid")
+    grid = ax.images[0].get_array()
+    assert grid.shape == (2 * 5 + 1, 3 * 5 + 1, 3)  # 2 rows x 3 columns of 4 px, 1 px padding
+    assert grid[2, 2, 0] == 0.0 and grid.min() == 0.0 and (grid == 1.0).mean() > 0.9  # ink dark on white
+    with pytest.raises(ValueError, match="N, 1 or 3"):
+        show_images(torch.zeros(2, 2, 4, 4), nrow=2, ax=ax)
+    plt.close(fig)

@@ -2,6 +2,10 @@
 
 * ``shapes`` -- RGB scenes of coloured circles, squares and triangles with labels, boxes,
   masks and captions (classification, detection, segmentation, CLIP, text-to-image).
+* ``canvas`` -- a miniature "NVIDIA Canvas": painted label maps of shapes scenes and the scenes
+  rendered as sky, balls, brick walls and trees (pix2pix, Chapter 4).
+* ``captions`` -- one-object shapes scenes with their captions, some (colour, shape) pairs held out
+  (CLIP, captioning, text-to-image).
 * ``corpus`` -- a generated English-like text corpus with gender, royalty, plural and
   country-capital structure (word2vec analogies, masked-token prediction).
 * ``phantoms`` -- CT phantoms with low-dose / high-dose pairs (radon, Poisson counts, filtered
@@ -28,14 +32,12 @@ from course_utils.data.shapes import (
     SIZES,
     ShapesConfig,
     ShapesDataset,
-    class_names,
-    collate_detection,
-    make_shapes_classification,
     make_shapes_scene,
 )
+from course_utils.data.canvas import SKETCH_COLOURS, make_canvas_pairs, render_canvas
+from course_utils.data.captions import HELD_OUT, shapes_caption_data
 from course_utils.data.phantoms import (
     CTConfig,
-    CTPhantomDataset,
     make_ct_pair,
     make_ct_pairs,
     random_ellipse_phantom,

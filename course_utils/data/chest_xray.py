@@ -25,6 +25,9 @@ import torch
 from scipy.ndimage import gaussian_filter
 
 CLASS_NAMES = ("normal", "pneumonia-like", "COVID-like")
+# Image i draws from ``default_rng([seed, i])``; the labels from ``default_rng([seed, LABEL_STREAM])``, a
+# stream tag no image index reaches (a large prime), so that no image shares its random numbers with the labels.
+LABEL_STREAM = 10_000_019
 
 
 @dataclass
@@ -86,11 +89,13 @@ def chest_xray(label: int, config: ChestXrayConfig, rng: np.random.Generator) ->
 
 
 def make_chest_xrays(n: int, config: Optional[ChestXrayConfig] = None, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images (n, 1, N, N) float in [0, 1], labels (n,) long); image i depends only on (seed, i)."""
+    """(images (n, 1, N, N) float in [0, 1], labels (n,) long); image i and its label depend only on (seed, i)."""
     if n < 0:
         raise ValueError(f"n={n} must be >= 0.")
+    if n > LABEL_STREAM:
+        raise ValueError(f"n={n}: at most {LABEL_STREAM:_} images, or an image would share the labels' random stream.")
     c = config if config is not None else ChestXrayConfig()
-    labels = np.random.default_rng([seed, 7]).choice(3, size=n, p=np.asarray(c.class_probs))
+    labels = np.random.default_rng([seed, LABEL_STREAM]).choice(3, size=n, p=np.asarray(c.class_probs))  # (n,)
     images = [chest_xray(int(labels[i]), c, np.random.default_rng([seed, i])) for i in range(n)]
     images = np.stack(images) if n else np.zeros((0, c.image_size, c.image_size), np.float32)
     return torch.from_numpy(images)[:, None], torch.from_numpy(labels).long()

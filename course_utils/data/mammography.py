@@ -48,6 +48,11 @@ from scipy.ndimage import gaussian_filter, shift as nd_shift
 
 NORMAL, BENIGN, MALIGNANT = 0, 1, 2
 CLASS_NAMES = ("normal", "benign", "malignant")
+MAX_TRIES = 100  # random mass centres tried per patient before giving up
+# The random stream that shuffles the patients' classes, ``default_rng([seed, ORDER_STREAM])``: patient p
+# draws from ``default_rng([seed, p])``, so the tag must be a number no patient index reaches -- a large
+# prime (any integer above ``n_patients`` would do; this one is easy to recognise).
+ORDER_STREAM = 10_000_019
 
 
 @dataclass(frozen=True)
@@ -198,7 +203,7 @@ def make_mammograms(config: Optional[MammoConfig] = None, seed: int = 0) -> dict
     c = config if config is not None else MammoConfig()
     site = c.site_config
     n, P = c.image_size, c.n_patients
-    order_rng = np.random.default_rng([seed, 10_000_019])
+    order_rng = np.random.default_rng([seed, ORDER_STREAM])  # the class order; not any patient's stream
     n_normal = int(round(c.normal_fraction * P))
     n_malignant = int(round(c.malignant_fraction * (P - n_normal)))
     classes = np.array([NORMAL] * n_normal + [MALIGNANT] * n_malignant + [BENIGN] * (P - n_normal - n_malignant))
@@ -212,10 +217,15 @@ def make_mammograms(config: Optional[MammoConfig] = None, seed: int = 0) -> dict
         if classes[p] != NORMAL:
             r0 = n * rng.uniform(*c.mass_radius)
             # the mass centre: inside the breast, away from the skin line
-            for _ in range(100):
+            for _ in range(MAX_TRIES):
                 cx, cy = rng.uniform(r0 + 1, 0.7 * n), rng.uniform(r0 + 2, n - r0 - 2)
                 if outline[int(cy), int(cx)] >= 1 and outline[int(cy), min(int(cx + r0), n - 1)] >= 1:
                     break
+            else:
+                raise RuntimeError(
+                    f"patient {p} (seed {seed}): no place for a mass of radius {r0:.1f} px inside the breast after "
+                    f"{MAX_TRIES} tries; use a smaller mass_radius or a larger image_size."
+                )
             body, mask, spic = mass_shape(n, cx, cy, r0, classes[p] == MALIGNANT, rng, c.spicules)
         for v in range(c.views):
             vrng = np.random.default_rng([seed, p, v + 1])  # the view: shift and noise

@@ -26,8 +26,8 @@ The *high-dose* image is the same phantom scanned with many photons (``high_phot
 ``high_photons=None`` it is the noise-free FBP. Both go through the same FBP, so they differ only in
 noise -- which is what a restoration network must remove.
 
-Every phantom and scan is determined by ``(seed, i)``: ``make_ct_pairs`` and ``CTPhantomDataset``
-are reproducible, and item i never depends on the others.
+Every phantom and scan is determined by ``(seed, i)``: ``make_ct_pairs`` is reproducible, and item i
+never depends on the others.
 """
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ from typing import Optional, Union
 import numpy as np
 import torch
 from skimage.transform import iradon, radon, resize
-from torch.utils.data import Dataset
 
 
 @dataclass
@@ -156,18 +155,3 @@ def make_ct_pairs(n: int, config: Optional[CTConfig] = None, seed: Optional[int]
     items = [make_ct_pair(np.random.default_rng([seed, i]), config) for i in range(n)]
     return {k: torch.stack([it[k] for it in items]) for k in ("phantom", "low", "high")}
 
-
-class CTPhantomDataset(Dataset):
-    """``n`` low-dose/high-dose pairs drawn on demand; item i depends only on (seed, i)."""
-
-    def __init__(self, config: Optional[CTConfig] = None, n: int = 1000, seed: Optional[int] = None):
-        self.config = config if config is not None else CTConfig()
-        self.n, self.seed = n, (self.config.seed if seed is None else seed)
-
-    def __len__(self) -> int:
-        return self.n
-
-    def __getitem__(self, i: int) -> dict:
-        if not -self.n <= i < self.n:
-            raise IndexError(f"index {i} is out of range for a CTPhantomDataset of length {self.n}.")
-        return make_ct_pair(np.random.default_rng([self.seed, i % self.n]), self.config)

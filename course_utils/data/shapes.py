@@ -44,7 +44,6 @@ from torchvision.ops import masks_to_boxes
 SHAPES = ("circle", "square", "triangle")
 COLOURS = ("red", "green", "blue", "yellow", "magenta", "cyan")
 SIZES = ("small", "large")
-TARGETS = ("shape", "colour", "shape_colour")  # what make_shapes_classification can predict
 
 # RGB in [0, 1], one row per name in COLOURS; any two rows are at least 0.5 apart.
 PALETTE = np.array(
@@ -82,7 +81,7 @@ class ShapesConfig:
     allow_overlap: bool = False  # False: objects never touch; True: later ones may hide earlier
     min_visible: float = 0.3  # with overlap, each object keeps at least this fraction of its pixels
     noise: float = 0.02  # std of Gaussian noise added to every pixel; 0 gives clean images
-    seed: int = 0  # default seed of ShapesDataset and make_shapes_classification
+    seed: int = 0  # default seed of ShapesDataset
 
     def __post_init__(self):
         self.shapes = _check_names("shapes", self.shapes, SHAPES)
@@ -311,63 +310,3 @@ class ShapesDataset(Dataset):
             raise IndexError(f"index {i} is out of range for a ShapesDataset of length {self.n}.")
         i = i % self.n
         return make_shapes_scene(np.random.default_rng([self.seed, i]), self.config)
-
-
-def class_names(target: str = "shape") -> list:
-    """Names of the classes of ``make_shapes_classification``, indexed by label."""
-    if target == "shape":
-        return list(SHAPES)
-    if target == "colour":
-        return list(COLOURS)
-    if target == "shape_colour":
-        return [f"{colour} {shape}" for shape in SHAPES for colour in COLOURS]
-    raise ValueError(f"unknown target {target!r}: choose from {TARGETS}.")
-
-
-def make_shapes_classification(
-    n: int, config: Optional[ShapesConfig] = None, seed: Optional[int] = None, target: str = "shape"
-):
-    """Single-object images and class labels: ``(images (N, 3, H, W) float32, labels (N,) int64)``.
-
-    ``target`` picks the label: ``"shape"`` (index into SHAPES), ``"colour"`` (index into
-    COLOURS) or ``"shape_colour"`` (``shape * len(COLOURS) + colour``); ``class_names(target)``
-    names them. Image ``i`` is item ``i`` of ``ShapesDataset(config, n, seed)``.
-    """
-    config = config if config is not None else ShapesConfig()
-    if target not in TARGETS:
-        raise ValueError(f"unknown target {target!r}: choose from {TARGETS}.")
-    if config.max_objects != 1:
-        raise ValueError(
-            f"classification needs one object per image, "
-            f"but config.max_objects={config.max_objects}."
-        )
-    dataset = ShapesDataset(config, n, seed)
-    images, labels = [], []
-    for i in range(n):
-        scene = dataset[i]
-        shape, colour = scene["labels"][0], scene["colours"][0]
-        if target == "shape":
-            label = shape
-        elif target == "colour":
-            label = colour
-        else:
-            label = shape * len(COLOURS) + colour
-        images.append(scene["image"])
-        labels.append(label)
-    return torch.stack(images), torch.stack(labels)  # (N, 3, H, W), (N,)
-
-
-def collate_detection(batch: list):
-    """Batch scenes for a torchvision detector: ``(images (B, 3, H, W), targets)``.
-
-    ``targets`` is a list of dicts with ``boxes`` (K, 4), ``labels`` (K,) and ``masks``
-    (K, H, W). torchvision's detectors reserve class 0 for the background, so the labels are
-    shifted by one (1 = circle, 2 = square, 3 = triangle): build the detector with
-    ``num_classes=len(SHAPES) + 1``.
-    """
-    images = torch.stack([scene["image"] for scene in batch])  # (B, 3, H, W)
-    targets = [
-        {"boxes": scene["boxes"], "labels": scene["labels"] + 1, "masks": scene["masks"]}
-        for scene in batch
-    ]
-    return images, targets

@@ -3,10 +3,11 @@ the Dice coefficient and the U-Net's crop-and-concatenate skip connection.
 
 * ``autoencoders.reparameterize`` -- z = μ + exp(½ log σ²) ε with ε drawn from the given generator:
   compared exactly with the same draw, plus a statistical case (mean and std of 20 000 samples
-  within 5 standard errors) and a gradient case (z must depend on μ and log σ²).
+  within 5 standard errors), a gradient case (z must depend on μ and log σ²) and a device case (μ on
+  the ``meta`` device: ε, drawn on the CPU from the generator, must follow μ -- as on a GPU).
 * ``autoencoders.vae_loss`` -- compared with ``course_utils.models.vae.vae_loss`` (the oracle) on
-  several batches; known mistakes (KL sign, no KL, per-pixel mean, sum over the batch, a missing ½)
-  get their own hint.
+  several batches; known mistakes (KL sign, no KL, per-pixel mean, sum over the batch, a missing ½,
+  log σ² read as σ) get their own hint.
 * ``autoencoders.dice`` -- per-image Dice with smoothing, against ``course_utils.metrics.dice``;
   empty masks, per-image reduction, float and bool inputs, (B, K, H, W) inputs.
 * ``autoencoders.crop_and_concat`` -- centre-crop the encoder map to the decoder map's size and
@@ -28,6 +29,8 @@ NO_SAMPLING_HINT = ("You returned μ: the trick adds noise, z = μ + σ ε with 
                     "plain autoencoder.")
 GENERATOR_HINT = ("Draw ε with torch.randn(mu.shape, generator=generator) so that a seeded generator gives the same z "
                   "(torch.randn_like ignores the generator).")
+DEVICE_HINT = ("A torch.Generator() draws on the CPU, while μ may sit on the GPU: draw ε on the CPU and move it "
+               "to μ's device, torch.randn(mu.shape, generator=generator).to(mu.device).")
 
 
 def _reparam(mu, logvar, seed, how="ok"):
@@ -37,7 +40,7 @@ def _reparam(mu, logvar, seed, how="ok"):
 
 
 @exercise("autoencoders.reparameterize",
-          hint="eps = torch.randn(mu.shape, generator=generator); return mu + torch.exp(0.5 * logvar) * eps.")
+          hint="eps = torch.randn(mu.shape, generator=generator).to(mu.device); return mu + torch.exp(0.5 * logvar) * eps.")
 def reparameterize(answer, case):
     """z = μ + exp(½ log σ²) ⊙ ε, ε ~ N(0, I) drawn from the generator."""
     g = torch.Generator().manual_seed(0)
@@ -68,6 +71,12 @@ def reparameterize(answer, case):
         expect(logvar.grad is not None and logvar.grad.abs().sum() > 0, "z must depend on log σ².",
                hint=NO_SAMPLING_HINT)
 
+    with case("μ and log σ² on another device than the generator (the CPU), as on a GPU: z follows μ",
+              hint=DEVICE_HINT):
+        mu, logvar = torch.zeros(3, 2, device="meta"), torch.zeros(3, 2, device="meta")  # shapes only, no data
+        z = expect_tensor_like(call(answer, mu, logvar, torch.Generator().manual_seed(0)), shape=(3, 2), name="z")
+        expect(z.device == mu.device, f"z is on {z.device}, but μ is on {mu.device}.")
+
 
 # ---------------------------------------------------------------------------------------------
 # autoencoders.vae_loss
@@ -79,6 +88,8 @@ MEAN_BCE_HINT = ("The reconstruction is averaged over the pixels: sum the BCE ov
 BATCH_SUM_HINT = "Sum over pixels and latent units, but average over the batch (divide by B)."
 HALF_HINT = "KL = −½ Σ (1 + log σ² − μ² − σ²): the factor ½ is missing."
 PROB_HINT = "The decoder returns logits: use F.binary_cross_entropy_with_logits (or apply sigmoid once)."
+SIGMA_HINT = ("logvar is log σ², not σ: the variance is σ² = logvar.exp() and log σ² is logvar itself, "
+              "KL = −½ Σ (1 + logvar − μ² − logvar.exp()).")
 
 
 def _vae(logits, x, mu, logvar, how="ok"):
@@ -87,10 +98,12 @@ def _vae(logits, x, mu, logvar, how="ok"):
     kl = -0.5 * (1 + logvar - mu**2 - logvar.exp())  # (B, k)
     if how == "half":
         kl = 2 * kl
+    if how == "sigma":  # logvar read as σ: σ² = logvar², log σ² = log(logvar²)
+        kl = -0.5 * (1 + torch.log(logvar**2 + 1e-12) - mu**2 - logvar**2)
     recon = bce.mean(1) if how == "mean_bce" else bce.sum(1)  # (B,)
     kl = kl.sum(1)
     total = {"ok": recon + kl, "sign": recon - kl, "no_kl": recon, "mean_bce": recon + kl, "half": recon + kl,
-             "batch_sum": recon + kl}[how]
+             "batch_sum": recon + kl, "sigma": recon + kl}[how]
     return (total.sum() if how == "batch_sum" else total.mean()).float()
 
 
@@ -110,7 +123,8 @@ def vae_loss(answer, case):
                    hint="Average over the batch: return (recon + kl).mean().")
             mistakes = [Mistake(_vae(logits, x, mu, logvar, m).reshape(got.shape), h) for m, h in
                         (("sign", KL_SIGN_HINT), ("no_kl", NO_KL_HINT), ("mean_bce", MEAN_BCE_HINT),
-                         ("batch_sum", BATCH_SUM_HINT) if B > 1 else ("half", HALF_HINT), ("half", HALF_HINT))]
+                         ("batch_sum", BATCH_SUM_HINT) if B > 1 else ("half", HALF_HINT), ("half", HALF_HINT),
+                         ("sigma", SIGMA_HINT))]
             probs = _vae(torch.logit(torch.sigmoid(torch.sigmoid(logits)).clamp(1e-6, 1 - 1e-6)), x, mu, logvar)
             mistakes.append(Mistake(probs.reshape(got.shape), PROB_HINT))
             expect_tensor(got.float(), _vae(logits, x, mu, logvar).reshape(got.shape), name="loss", atol=1e-4,

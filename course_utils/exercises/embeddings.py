@@ -7,7 +7,8 @@ InfoNCE (CLIP) loss and a zero-shot classifier from text embeddings.
   skipping repeated words) get their own hint.
 * ``embeddings.clip_loss`` -- the symmetric InfoNCE loss on raw features, compared with
   ``open_clip.loss.ClipLoss`` on normalised features (the oracle); mistakes: one direction only,
-  no temperature, no normalisation, the sum of the two directions, exp applied twice.
+  no temperature, no normalisation, the sum of the two directions, exp applied twice; one case runs
+  on fake CUDA tensors, so that labels made on the CPU (``torch.arange(B)``) fail as on a GPU.
 * ``embeddings.zero_shot_classifier`` -- cosine similarities (N, K) and the argmax class per
   image; mistakes: raw dot products, only one side normalised, argmax over the wrong axis.
 """
@@ -16,7 +17,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from .core import Mistake, call, exercise, expect, expect_tensor, expect_tensor_like, expect_tuple, fail
+from .core import (
+    CheckFailure, Mistake, call, exercise, expect, expect_tensor, expect_tensor_like, expect_tuple, fail,
+)
 
 # ---------------------------------------------------------------------------------------------
 # embeddings.skipgram_pairs
@@ -99,6 +102,9 @@ NO_NORM_HINT = ("Normalise the features to unit length first (F.normalize(x, dim
                 "scaled *cosine* similarities.")
 SUM_HINT = "Average the two directions: ½ [CE(images -> texts) + CE(texts -> images)], not their sum."
 EXP_HINT = "logit_scale is already exp(s) = 1/τ: multiply by it directly, do not exponentiate it again."
+DEVICE_HINT = ("Create the labels on the features' device: labels = torch.arange(len(I), device=I.device). "
+               "torch.arange(len(I)) makes them on the CPU, and on a GPU cross_entropy of CUDA logits "
+               "with CPU labels fails.")
 
 
 def _clip(img, txt, scale, how="ok"):
@@ -114,7 +120,7 @@ def _clip(img, txt, scale, how="ok"):
 
 @exercise("embeddings.clip_loss",
           hint="I, T = F.normalize(image_features, dim=-1), F.normalize(text_features, dim=-1); "
-               "logits = logit_scale * I @ T.T; labels = torch.arange(len(I)); "
+               "logits = logit_scale * I @ T.T; labels = torch.arange(len(I), device=I.device); "
                "return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2.")
 def clip_loss(answer, case):
     """Symmetric InfoNCE: ½ [CE(s·I Tᵀ, diag) + CE(s·T Iᵀ, diag)] with unit-normalised I, T, s = logit_scale."""
@@ -163,6 +169,36 @@ def clip_loss(answer, case):
         got.sum().backward()
         expect(img.grad is not None and img.grad.abs().sum() > 0 and txt.grad is not None
                and txt.grad.abs().sum() > 0, "the gradient is zero for the image or the text features.")
+
+    with case("features on a GPU (a fake CUDA device): everything the loss creates must be there too"):
+        _clip_loss_on_fake_cuda(answer)
+
+
+def _clip_loss_on_fake_cuda(answer) -> None:
+    """Run the answer on fake CUDA tensors (shapes and devices, no data; works without a GPU).
+
+    A tensor the answer makes on the CPU and mixes with the CUDA features raises a device mismatch,
+    exactly where a real GPU run would crash. An answer that reads values (``.item()``) cannot be
+    followed there; its values are checked by the cases above.
+    """
+    from torch._subclasses.fake_tensor import DataDependentOutputException, FakeTensorMode
+
+    with FakeTensorMode(allow_non_fake_inputs=True):
+        img = torch.randn(4, 8, device="cuda")  # (B, D) fake CUDA features
+        txt = torch.randn(4, 8, device="cuda")
+        scale = torch.tensor(10.0, device="cuda")  # logit_scale comes from the model, on its device
+        try:
+            got = call(answer, img, txt, scale)
+        except CheckFailure as err:
+            if "same device" in err.message or "DeviceMismatch" in err.message:
+                raise CheckFailure(err.message, hint=DEVICE_HINT) from None
+            if DataDependentOutputException.__name__ in err.message:
+                return  # the answer reads a value (e.g. .item()): devices cannot be followed without data
+            raise
+        got = expect_tensor_like(got, name="loss", hint="Return one scalar tensor.")
+        expect(got.numel() == 1, f"loss: expected a scalar, got shape {tuple(got.shape)}.")
+        expect(got.device.type == "cuda", f"loss: on {got.device}, expected on the features' device (cuda).",
+               hint="Keep the computation on the inputs' device: no .cpu() or CPU-made tensors.")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -4,8 +4,8 @@
   fake -> 0 (each term a batch mean), with the fakes *detached* so that the discriminator step does
   not reach the generator. Compared with ``course_utils.models.gan.discriminator_loss`` on the
   logits; a tiny generator built inside the check must receive no gradient. Known mistakes
-  (labels swapped, only one term, sums instead of means, probabilities fed to the logits' BCE) get
-  their own hint.
+  (labels swapped, only one term, sums instead of means, probabilities fed to the logits' BCE, the
+  sign of V instead of the loss) get their own hint.
 * ``gans.generator_loss`` -- ``generator_loss(D, fake)``: the non-saturating loss −mean log D(G(z)).
   Compared with the package's ``generator_loss``; the gradient must reach the generator, and where
   D rejects the fakes (logit −8) it must not vanish (the saturating loss log(1 − D) has gradient
@@ -57,6 +57,8 @@ SUM_HINT = "Average each term over its batch (the default reduction='mean'), do 
 HALF_HINT = "Add the two terms: L_D = BCE(D(real), 1) + BCE(D(fake), 0) (no factor ½ here)."
 PROB_HINT = ("D returns logits: use F.binary_cross_entropy_with_logits on them directly "
              "(applying torch.sigmoid first squashes them twice).")
+SIGN_HINT = ("The sign is flipped: the discriminator *minimises* the cross-entropy (which is maximising V(D, G)); "
+             "return BCE(D(real), 1) + BCE(D(fake), 0), not its negative.")
 DETACH_HINT = ("The generator received gradients from the discriminator's loss: call D on fake.detach() -- "
                "in the discriminator step the generator is frozen.")
 
@@ -72,6 +74,7 @@ def _d_variants(lr, lf):
         Mistake(bce(lr, ones, reduction="sum") + bce(lf, zeros, reduction="sum"), SUM_HINT),
         Mistake(0.5 * (bce(lr, ones) + bce(lf, zeros)), HALF_HINT),
         Mistake(bce(sig_r, ones) + bce(sig_f, zeros), PROB_HINT),
+        Mistake(-(bce(lr, ones) + bce(lf, zeros)), SIGN_HINT),
     ]
 
 

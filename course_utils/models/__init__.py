@@ -1,6 +1,7 @@
 """Models of the course, one concept per module.
 
 * ``attention``   -- scaled dot-product attention, multi-head self-attention (Chapter 1)
+* ``parameters``  -- counting a model's parameters
 * ``transformer`` -- the Transformer encoder (Chapter 1; reused by the ViT and embeddings chapters)
 * ``bert``        -- a tiny BERT trained with masked-language modelling (Chapter 1)
 * ``vit``         -- the Vision Transformer, MAE pretraining, attention rollout (Chapter 2)
@@ -12,7 +13,8 @@
 * ``yolo``        -- a YOLO-style single-shot grid detector: targets, loss, decoding (Chapter 3)
 * ``losses``      -- the focal loss (Chapter 3; reused for imbalanced medical data)
 * ``gan``         -- DCGAN generator and discriminator, conditional by class, the two steps (Chapter 4)
-* ``judge``       -- a small CNN classifier whose features rate generated images (Chapters 4, 7)
+* ``classifier``  -- the course's small CNN image classifier (Chapters 4, 7, 8)
+* ``judge``       -- that CNN trained (and cached) to rate generated images (Chapters 4, 7)
 * ``pix2pix``     -- U-Net generator, PatchGAN discriminator, the pix2pix objective (Chapter 4)
 * ``word2vec``    -- skip-gram and CBOW with negative sampling, analogies (Chapter 6)
 * ``clip``        -- a tiny open_clip CLIP: build, train on shapes, save and load (Chapters 6, 7)
@@ -21,7 +23,7 @@
   inpainting, classifier-free guidance (Chapter 7)
 * ``latent``      -- latent diffusion: a tiny autoencoder and text conditioning (Chapter 7)
 * ``unclip``      -- the unCLIP prior from text to image embeddings (Chapter 7)
-* ``cad``         -- a mammography CAD pipeline's parts: crop classifier, segment-and-classify U-Net,
+* ``cad``         -- a mammography CAD pipeline's parts: crop classifier and its losses, segment-and-classify U-Net,
   anomaly maps (Chapter 8)
 
 The names of the first three modules are re-exported here; import the others from their module,
@@ -41,9 +43,9 @@ from .transformer import (
     EncoderBlock,
     EncoderConfig,
     TransformerEncoder,
-    count_parameters,
     to_torch_encoder_layer,
 )
+from .parameters import count_parameters
 
 __all__ = [
     "attention_probabilities", "causal_mask", "combine_masks", "MultiHeadSelfAttention",

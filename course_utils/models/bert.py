@@ -19,7 +19,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .transformer import EncoderConfig, TransformerEncoder, count_parameters
+from . import parameters
+from .transformer import EncoderConfig, TransformerEncoder
 
 IGNORE_INDEX = -100
 
@@ -128,7 +129,7 @@ class MaskedLanguageModel(nn.Module):
         return (logits, attentions) if return_attention else logits
 
     def num_parameters(self) -> int:
-        return count_parameters(self)
+        return parameters.count_parameters(self)
 
 
 def mlm_loss(logits: Tensor, labels: Tensor) -> Tensor:
@@ -140,11 +141,16 @@ def mlm_loss(logits: Tensor, labels: Tensor) -> Tensor:
     logits (B, T, V), labels (B, T) with -100 where no prediction is scored. Equal to
     ``F.cross_entropy(logits.reshape(-1, V), labels.reshape(-1), ignore_index=-100)`` -- except
     that a batch with no labelled position gives 0 (with gradient 0), not NaN.
+
+    Every shape here is known in advance (no boolean indexing, no ``if`` on a tensor): the loss
+    never waits for the GPU to say how many positions are labelled.
     """
+    V = logits.shape[-1]
     scored = labels != IGNORE_INDEX  # (B, T), the set M
-    if not scored.any():
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[scored], labels[scored])  # logits[scored]: (|M|, V)
+    # sum over M of -log p(label), the ignored positions contributing exactly 0
+    total = F.cross_entropy(logits.reshape(-1, V), labels.reshape(-1), ignore_index=IGNORE_INDEX,
+                            reduction="sum")
+    return total / scored.sum().clamp(min=1)  # / |M| (an empty M gives 0 / 1 = 0, not 0 / 0)
 
 
 @torch.no_grad()

@@ -1,6 +1,7 @@
 """Pieces of the mammography CAD pipeline that the package did not have yet.
 
-* :class:`CropClassifier` -- a small CNN that scores a mass crop: benign (0) or malignant (1), one logit.
+* :func:`crop_classifier` -- the course's small CNN (``models.classifier``) with one logit: a mass crop is
+  benign (0) or malignant (1).
 * :func:`binary_loss` -- the three losses the imbalance section compares, on one logit per example:
 
       plain CE         L = −[y log p + (1 − y) log(1 − p)],                       p = σ(z)
@@ -14,11 +15,11 @@
   reads its global average, ``logits = W · mean_{h,w}(b) + c``. One network, two outputs: the mask
   logits and the class logits, trained with L = BCE(mask) + λ · CE(class).
 * :func:`anomaly_map` -- the reconstruction-error map (x − x̂)² of an autoencoder and an image score
-  (the mean of the ``top`` largest errors after smoothing), for the anomaly-detection stage.
+  (the mean of the ``top`` largest errors after smoothing), for the anomaly-detection stage; computed
+  in chunks on the device (``train.predict``).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -26,42 +27,17 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
+from course_utils.models.classifier import SmallCNN, SmallCNNConfig
 from course_utils.models.losses import sigmoid_focal_loss
 from course_utils.models.unet import UNet, UNetConfig
+from course_utils.train import History, fit, predict
 
 LOSSES = ("ce", "weighted", "focal")
 
 
-@dataclass
-class CropClassifierConfig:
-    in_channels: int = 1
-    width: int = 16  # channels of the first conv; doubled once
-    dropout: float = 0.1
-    n_outputs: int = 1  # one logit (binary)
-
-
-class CropClassifier(nn.Module):
-    """conv(3x3) -> BN -> ReLU -> pool, twice, then global average pooling and a linear layer.
-
-    (B, C, S, S) -> (B,) logits when ``n_outputs == 1`` else (B, n_outputs).
-    """
-
-    def __init__(self, config: Optional[CropClassifierConfig] = None):
-        super().__init__()
-        self.config = c = config if config is not None else CropClassifierConfig()
-        w = c.width
-
-        def block(i, o):
-            return nn.Sequential(nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU(inplace=True))
-
-        self.features = nn.Sequential(block(c.in_channels, w), block(w, w), nn.MaxPool2d(2),
-                                      block(w, 2 * w), block(2 * w, 2 * w), nn.MaxPool2d(2))
-        self.head = nn.Sequential(nn.Dropout(c.dropout), nn.Linear(2 * w, c.n_outputs))
-
-    def forward(self, x: Tensor) -> Tensor:
-        h = self.features(x).mean((-2, -1))  # (B, 2w): global average pooling
-        out = self.head(h)  # (B, n_outputs)
-        return out[:, 0] if self.config.n_outputs == 1 else out
+def crop_classifier(width: int = 16, dropout: float = 0.1, in_channels: int = 1) -> SmallCNN:
+    """The crop scorer: the course's small CNN with one logit, (B, C, S, S) -> (B,)."""
+    return SmallCNN(SmallCNNConfig(in_channels=in_channels, num_classes=1, width=width, dropout=dropout))
 
 
 def binary_loss(logits: Tensor, targets: Tensor, kind: str = "ce", pos_weight: float = 1.0,
@@ -80,35 +56,27 @@ def binary_loss(logits: Tensor, targets: Tensor, kind: str = "ce", pos_weight: f
 
 
 def train_binary(model: nn.Module, x: Tensor, y: Tensor, kind: str = "ce", steps: int = 300, batch_size: int = 64,
-                 lr: float = 3e-3, seed: int = 0, augment: bool = True, progress=lambda it, **kw: it,
-                 **loss_kwargs) -> nn.Module:
-    """Train ``model`` (x -> one logit) with ``binary_loss(kind)`` by Adam + one-cycle; random flips if ``augment``.
+                 lr: float = 3e-3, seed: int = 0, augment: bool = True, device=None, **loss_kwargs) -> History:
+    """Train ``model`` (x -> one logit) with ``binary_loss(kind)``: Adam (weight decay 1e-4) + one-cycle,
+    random vertical flips if ``augment``. Returns the training History; the model is left in eval mode.
 
     ``pos_weight`` defaults to N₋ / N₊ of ``y`` for the weighted loss.
     """
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"need as many labels as inputs (> 0), got {len(x)} inputs and {len(y)} labels.")
+    if kind not in LOSSES:
+        raise ValueError(f"kind={kind!r}: choose one of {LOSSES}.")
     if kind == "weighted" and "pos_weight" not in loss_kwargs:
         n_pos = max(int(y.sum()), 1)
         loss_kwargs["pos_weight"] = (len(y) - n_pos) / n_pos
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, lr, total_steps=steps)
-    device = next(model.parameters()).device
-    model.train()
-    for _ in progress(range(steps), desc=f"classifier ({kind})"):
-        idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=g)
-        xb, yb = x[idx], y[idx]
-        if augment:
-            flip = torch.rand(len(xb), generator=g) < 0.5
-            xb = torch.where(flip[:, None, None, None], xb.flip(-2), xb)  # vertical flips keep the anatomy
-        loss = binary_loss(model(xb.to(device)), yb.to(device), kind, **loss_kwargs)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        sched.step()
-    model.eval()
-    return model
+
+    def flip(g, xb, yb):
+        flips = torch.rand(len(xb), generator=g) < 0.5  # (B,)
+        return torch.where(flips[:, None, None, None], xb.flip(-2), xb), yb  # vertical flips keep the anatomy
+
+    return fit(model, lambda m, xb, yb: binary_loss(m(xb), yb, kind, **loss_kwargs), (x, y), steps=steps,
+               batch_size=batch_size, lr=lr, optimizer="adam", weight_decay=1e-4, augment=flip if augment else None,
+               seed=seed, device=device, desc=f"classifier ({kind})")
 
 
 def freeze_all_but_norm_and_head(model: nn.Module, head: str = "head") -> nn.Module:
@@ -127,12 +95,9 @@ def freeze_all_but_norm_and_head(model: nn.Module, head: str = "head") -> nn.Mod
     return model
 
 
-@torch.no_grad()
-def predict_proba(model: nn.Module, x: Tensor, batch_size: int = 512) -> Tensor:
-    """σ(logit) for every input, in eval mode: (N,)."""
-    model.eval()
-    device = next(model.parameters()).device
-    return torch.cat([torch.sigmoid(model(x[i:i + batch_size].to(device))).cpu() for i in range(0, len(x), batch_size)])
+def predict_proba(model: nn.Module, x: Tensor, batch_size: int = 512, device=None) -> Tensor:
+    """σ(logit) for every input, in eval mode, on the CPU: (N,)."""
+    return torch.sigmoid(predict(model, x, batch_size=batch_size, device=device))
 
 
 class SegmentClassifyUNet(nn.Module):
@@ -159,21 +124,22 @@ class SegmentClassifyUNet(nn.Module):
         return masks, self.classifier(pooled)  # (B, out, H, W), (B, n_classes)
 
 
-@torch.no_grad()
-def anomaly_map(autoencoder: nn.Module, images: Tensor, smooth: int = 3, top: int = 8,
-                flat: bool = False) -> tuple[Tensor, Tensor]:
+def anomaly_map(autoencoder: nn.Module, images: Tensor, smooth: int = 3, top: int = 8, flat: bool = False,
+                batch_size: int = 256, device=None) -> tuple[Tensor, Tensor]:
     """(error maps (B, 1, H, W) = (x − x̂)², image scores (B,) = mean of the ``top`` largest smoothed errors).
 
     The autoencoder maps (B, 1, H, W) to the same shape (e.g. ``UNet(UNetConfig(skip=False))``), or,
     with ``flat=True``, (B, H*W) to (B, H*W) (``course_utils.models.autoencoder.Autoencoder``).
+    Runs in eval mode on ``device`` (default: the runtime's), ``batch_size`` images at a time
+    (``train.predict``); the results come back on the CPU.
     """
-    autoencoder.eval()
-    device = next(autoencoder.parameters()).device
-    x = images.to(device)
-    recon = autoencoder(x.flatten(1) if flat else x)
-    if isinstance(recon, tuple):
-        recon = recon[0]
-    err = (x - recon.reshape(x.shape)).pow(2)  # (B, 1, H, W)
-    smoothed = F.avg_pool2d(err, smooth, stride=1, padding=smooth // 2, count_include_pad=False)
-    scores = smoothed.flatten(1).topk(top, dim=1).values.mean(1)  # (B,)
-    return err.cpu(), scores.cpu()
+
+    def errors_and_scores(model: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+        recon = model(x.flatten(1) if flat else x)
+        if isinstance(recon, tuple):  # (x̂, z) from an Autoencoder
+            recon = recon[0]
+        err = (x - recon.reshape(x.shape)).pow(2)  # (B, 1, H, W)
+        smoothed = F.avg_pool2d(err, smooth, stride=1, padding=smooth // 2, count_include_pad=False)
+        return err, smoothed.flatten(1).topk(top, dim=1).values.mean(1)  # (B, 1, H, W), (B,)
+
+    return predict(autoencoder, images, errors_and_scores, batch_size=batch_size, device=device)

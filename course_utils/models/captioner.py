@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.corpus import CLS, CLS_ID, PAD_ID, SEP, SEP_ID, Vocab, encode_corpus
+from ..train import History, fit
 from .attention import causal_mask
 from .transformer import EncoderConfig, TransformerEncoder
 
@@ -99,6 +100,7 @@ class Captioner(nn.Module):
     def generate(self, image_embedding: Tensor, max_len: Optional[int] = None) -> Tensor:
         """Greedy decoding: (B, image_dim) -> token ids (B, <= max_len), [CLS] first, [PAD] after [SEP]."""
         max_len = max_len if max_len is not None else self.config.max_len
+        image_embedding = image_embedding.to(self.head.weight.device)  # (B, image_dim), where the model is
         B = image_embedding.shape[0]
         tokens = torch.full((B, 1), CLS_ID, dtype=torch.long, device=image_embedding.device)  # (B, 1)
         done = torch.zeros(B, dtype=torch.bool, device=image_embedding.device)  # (B,)
@@ -144,23 +146,13 @@ def attribute_accuracy(predicted: Sequence[str], truth: Sequence[str], attribute
 
 
 def train_captioner(model: Captioner, image_embeddings: Tensor, tokens: Tensor, steps: int = 300,
-                    batch_size: int = 64, lr: float = 3e-3, seed: int = 0, progress=None) -> list:
-    """Adam with a one-cycle schedule on random mini-batches; returns the loss per step."""
+                    batch_size: int = 64, lr: float = 3e-3, seed: int = 0, device=None) -> History:
+    """Train with ``train.fit`` (Adam, one-cycle schedule) on random (embedding, caption) pairs.
+
+    ``image_embeddings`` (N, image_dim), ``tokens`` (N, max_len) from :func:`encode_captions`;
+    minimises :meth:`Captioner.loss`. Returns the History.
+    """
     if len(image_embeddings) != len(tokens):
         raise ValueError(f"{len(image_embeddings)} embeddings but {len(tokens)} captions.")
-    g = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps)
-    steps_iter = range(steps) if progress is None else progress(range(steps), desc="captioner")
-    losses = []
-    model.train()
-    for _ in steps_iter:
-        idx = torch.randint(len(tokens), (batch_size,), generator=g)  # (B,)
-        loss = model.loss(image_embeddings[idx], tokens[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
+    return fit(model, lambda m, z, t: m.loss(z, t), (image_embeddings, tokens), steps=steps, batch_size=batch_size,
+               lr=lr, optimizer="adam", seed=seed, device=device, desc="captioner")

@@ -14,7 +14,8 @@ and compares the two).
 
 This module holds what later chapters reuse: the config (:class:`TinyClipConfig`), the builder
 (:func:`build_tiny_clip`, an ``open_clip.CLIP``), its tokenizer (open_clip's ``SimpleTokenizer``,
-whose BPE vocabulary ships with the package), a training loop (:func:`fit_clip`), zero-shot
+whose BPE vocabulary ships with the package), training (:func:`fit_clip`, :func:`train_shapes_clip`,
+:func:`load_or_train_clip`; the shapes pairs come from ``course_utils.data.captions``), zero-shot
 classification (:func:`zero_shot_logits`), the per-token text features that a text-conditioned
 generator can attend to (:func:`text_token_features`), and saving/loading in open_clip's own
 format (:func:`save_clip` writes ``open_clip_config.json`` + ``open_clip_pytorch_model.bin``,
@@ -32,11 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..data.captions import HELD_OUT, shapes_caption_data
+from ..data.shapes import ShapesConfig
+from ..train import History, embed, fit, resolve_device, seeded
+
 CONFIG_NAME = "open_clip_config.json"
 WEIGHTS_NAME = "open_clip_pytorch_model.bin"
-# (colour, shape) combinations that Chapter 6 keeps out of CLIP's training pairs, to test zero-shot
-# recognition of unseen combinations: one per shape, each colour still seen with other shapes.
-HELD_OUT = (("red", "circle"), ("green", "square"), ("blue", "triangle"))
+MAX_LOGIT_SCALE = 4.6052  # log 100: the learned temperature τ = 1/exp(s) stays >= 0.01, as in CLIP
 
 
 @dataclass
@@ -128,55 +131,18 @@ def model_config(model) -> TinyClipConfig:
 
 
 # --------------------------------------------------------------------------------------------
-# Data: shapes image-caption pairs
-
-
-def shapes_caption_data(n: int, config=None, seed: int = 0, exclude=(), only=None):
-    """``n`` one-object shapes scenes as (images (n, 3, H, W), captions (list of n str), attributes (n, 3)).
-
-    ``attributes[i]`` = (colour id, shape id, size id), indices into ``shapes.COLOURS``,
-    ``SHAPES``, ``SIZES``. ``exclude``: (colour, shape) name pairs never drawn (held out);
-    ``only``: if given, the (colour, shape) pairs that may be drawn. Scenes are items of
-    ``ShapesDataset(config, seed=seed)`` in order, skipping the excluded ones.
-    """
-    from ..data.shapes import COLOURS, SHAPES, ShapesConfig, ShapesDataset
-
-    config = config if config is not None else ShapesConfig(image_size=TinyClipConfig().image_size)
-    if config.max_objects != 1:
-        raise ValueError(f"shapes_caption_data draws one object per image, "
-                         f"but config.max_objects={config.max_objects}.")
-    exclude, only = set(map(tuple, exclude)), (set(map(tuple, only)) if only is not None else None)
-    allowed = {(c, s) for c in config.colours for s in config.shapes if (c, s) not in exclude
-               and (only is None or (c, s) in only)}
-    if not allowed:
-        raise ValueError("every (colour, shape) combination is excluded: nothing to draw.")
-    dataset = ShapesDataset(config, n=200 * n + 1000, seed=seed)  # drawn on demand; far more than needed
-    images, captions, attributes = [], [], []
-    for i in range(len(dataset)):
-        scene = dataset[i]
-        colour, shape, size = scene["colours"][0].item(), scene["labels"][0].item(), scene["sizes"][0].item()
-        if (COLOURS[colour], SHAPES[shape]) not in allowed:
-            continue
-        images.append(scene["image"])
-        captions.append(scene["caption"])
-        attributes.append((colour, shape, size))
-        if len(images) == n:
-            break
-    return torch.stack(images), captions, torch.tensor(attributes, dtype=torch.long)  # (n, 3, H, W), n, (n, 3)
-
-
-# --------------------------------------------------------------------------------------------
 # Training and using it
 
 
 def fit_clip(model, images: Tensor, tokens: Tensor, steps: int = 300, batch_size: int = 64, lr: float = 2e-3,
              loss_fn: Optional[Callable] = None, seed: int = 0, train_token_embedding: bool = False,
-             progress=None) -> list:
-    """Train ``model`` on (images (N, 3, H, W), tokens (N, context_length)) pairs; return the losses.
+             device=None) -> History:
+    """Train ``model`` on (images (N, 3, H, W), tokens (N, context_length)) pairs with ``train.fit``.
 
-    Each step draws ``batch_size`` random pairs and minimises ``loss_fn(I, T, logit_scale)`` --
-    the symmetric InfoNCE loss, ``open_clip.loss.ClipLoss()`` by default -- with AdamW and a
-    one-cycle schedule. ``progress`` optionally wraps the step range (``course_utils.runtime.progress``).
+    Each step draws ``batch_size`` *distinct* random pairs (a repeated pair would be its own
+    negative) and minimises ``loss_fn(I, T, logit_scale)`` -- the symmetric InfoNCE loss,
+    ``open_clip.loss.ClipLoss()`` by default -- with AdamW and a one-cycle schedule (10 % warm-up).
+    The learned scale is kept at exp(s) <= 100 (τ >= 0.01), as in CLIP. Returns the History.
 
     The token table holds 49 408 x text_width of the parameters (3.2 M of 3.4 M) while shapes
     captions use a few dozen of its rows; with ``train_token_embedding=False`` (default) it stays
@@ -189,47 +155,66 @@ def fit_clip(model, images: Tensor, tokens: Tensor, steps: int = 300, batch_size
         from open_clip.loss import ClipLoss
 
         loss_fn = ClipLoss()
-    g = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
     model.token_embedding.weight.requires_grad_(train_token_embedding)
-    params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    steps_iter = range(steps) if progress is None else progress(range(steps), desc="CLIP")
-    losses = []
-    model.train()
-    for _ in steps_iter:
-        idx = torch.randperm(len(images), generator=g)[:batch_size]  # (B,) distinct pairs
-        image_features, text_features, logit_scale = model(images[idx].to(device), tokens[idx].to(device))
-        loss = loss_fn(image_features, text_features, logit_scale)  # features are unit vectors
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        with torch.no_grad():
-            model.logit_scale.clamp_(0, 4.6052)  # τ >= 0.01, as in CLIP
-        losses.append(loss.item())
-    return losses
+
+    def draw(generator):
+        idx = torch.randperm(len(images), generator=generator)[:batch_size]  # (B,) distinct pairs
+        return images[idx], tokens[idx]  # (B, 3, H, W), (B, context_length)
+
+    def clip_step_loss(model, batch_images, batch_tokens):
+        _clamp_logit_scale(model)  # the previous step may have pushed s past log 100
+        image_features, text_features, logit_scale = model(batch_images, batch_tokens)  # (B, D), (B, D), ()
+        return loss_fn(image_features, text_features, logit_scale)  # features are unit vectors
+
+    history = fit(model, clip_step_loss, draw, steps=steps, batch_size=batch_size, lr=lr, warmup=0.1,
+                  seed=seed, device=device, desc="CLIP")
+    _clamp_logit_scale(model)
+    return history
 
 
-def train_shapes_clip(n: int = 2000, steps: int = 300, config: Optional[TinyClipConfig] = None, seed: int = 0,
-                      exclude=HELD_OUT, progress=None):
-    """The chapter's recipe in one call: draw ``n`` pairs, build a tiny CLIP, train it.
+@torch.no_grad()
+def _clamp_logit_scale(model) -> None:
+    model.logit_scale.clamp_(0, MAX_LOGIT_SCALE)
 
-    Returns ``(model, config, losses)``. With the defaults this is the model that Chapter 6
-    trains (same data without the ``HELD_OUT`` combinations, same seed, ``ClipLoss`` in place of
-    the chapter's equal loss), for a later chapter that needs a text encoder and finds no saved
-    one; ``exclude=()`` trains on every combination.
+
+def train_shapes_clip(model, n: int = 2000, steps: int = 300, seed: int = 0, exclude=HELD_OUT,
+                      device=None) -> History:
+    """The chapter's recipe in one call: draw ``n`` shapes pairs and train ``model`` on them.
+
+    ``model`` comes from ``build_tiny_clip(config)``. With the defaults this is the training that
+    Chapter 6 does (same data without the ``HELD_OUT`` combinations, same seed, ``ClipLoss`` in
+    place of the chapter's equal loss), for a later chapter that needs a text encoder and finds no
+    saved one; ``exclude=()`` trains on every combination. Returns the History.
     """
-    config = config if config is not None else TinyClipConfig()
-    from ..data.shapes import ShapesConfig
-
+    config = model_config(model)
     images, captions, _ = shapes_caption_data(n, ShapesConfig(image_size=config.image_size), seed, exclude)
-    torch.manual_seed(seed)
-    model = build_tiny_clip(config)
     tokens = get_tokenizer(config)(captions)  # (n, context_length)
-    losses = fit_clip(model, images, tokens, steps=steps, seed=seed, progress=progress)
-    return model.eval(), config, losses
+    return fit_clip(model, images, tokens, steps=steps, seed=seed, device=device)
+
+
+def load_or_train_clip(directory=None, device=None):
+    """The tiny shapes CLIP: loaded from ``directory`` (default ``default_clip_dir()``) when the saved
+    config equals ``TinyClipConfig()``, else built (seed 0) and trained here with ``train_shapes_clip``.
+
+    Returns ``(model, config, how)`` with the model on ``device`` (default: the runtime's) in eval
+    mode and ``how`` = "loaded from <dir>" or "trained here (...)".
+    """
+    directory = default_clip_dir() if directory is None else directory
+    device = resolve_device(device)
+    wanted = TinyClipConfig()
+    reason = "no saved model"
+    try:
+        saved = load_config(directory)
+        if saved == wanted:
+            model = load_clip(directory, device=device)
+            return model, saved, f"loaded from {directory}"
+        reason = "the saved config differs from the current recipe"
+    except (FileNotFoundError, ValueError, OSError, RuntimeError, KeyError) as err:
+        reason = f"no usable saved model ({type(err).__name__})"
+    with seeded(0):
+        model = build_tiny_clip(wanted)
+    train_shapes_clip(model, device=device)
+    return model.eval(), wanted, f"trained here ({reason})"
 
 
 def default_clip_dir() -> Path:
@@ -241,23 +226,16 @@ def default_clip_dir() -> Path:
     return Path(root) / "tiny_clip_shapes"
 
 
-@torch.no_grad()
-def encode_images(model, images: Tensor, batch_size: int = 512) -> Tensor:
-    """Unit image embeddings (N, embed_dim)."""
-    model.eval()
-    device = next(model.parameters()).device
-    out = [model.encode_image(images[i:i + batch_size].to(device), normalize=True)
-           for i in range(0, len(images), batch_size)]
-    return torch.cat(out).cpu()
+def encode_images(model, images: Tensor, batch_size: int = 512, device=None) -> Tensor:
+    """Unit image embeddings (N, embed_dim) on the CPU, computed in chunks on ``device``."""
+    return embed(model, images, lambda m, x: m.encode_image(x), batch_size=batch_size, device=device)
 
 
-@torch.no_grad()
-def encode_texts(model, texts: Sequence[str], tokenizer=None) -> Tensor:
-    """Unit text embeddings (N, embed_dim) of a list of strings."""
-    model.eval()
+def encode_texts(model, texts: Sequence[str], tokenizer=None, batch_size: int = 512, device=None) -> Tensor:
+    """Unit text embeddings (N, embed_dim) of a list of strings, on the CPU."""
     tokenizer = tokenizer if tokenizer is not None else get_tokenizer(model_config(model))
-    device = next(model.parameters()).device
-    return model.encode_text(tokenizer(list(texts)).to(device), normalize=True).cpu()
+    tokens = tokenizer(list(texts))  # (N, context_length)
+    return embed(model, tokens, lambda m, t: m.encode_text(t), batch_size=batch_size, device=device)
 
 
 def zero_shot_logits(image_features: Tensor, class_text_features: Tensor, logit_scale: float = 1.0) -> Tensor:

@@ -38,7 +38,9 @@ from typing import Callable, Optional
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+
+from course_utils.train import History, capped, fit, loop
 
 ModelFn = Callable[..., Tensor]  # model_fn(x_t (B, ...), t (B,) long, cond or None) -> ε prediction (B, ...)
 
@@ -84,10 +86,6 @@ class NoiseSchedule:
         return dict(num_train_timesteps=self.num_steps, beta_start=self.beta_start * scale,
                     beta_end=self.beta_end * scale, beta_schedule="linear", clip_sample=clip_sample)
 
-    def signal_to_noise(self) -> Tensor:
-        """SNR(t) = ᾱ_t / (1 - ᾱ_t): how much of x_0 is left in x_t, (T,)."""
-        return self.alpha_bars / (1 - self.alpha_bars)
-
 
 def _gather(values: Tensor, t: Tensor, ndim: int) -> Tensor:
     """values[t] reshaped to broadcast over an image batch: (B,) -> (B, 1, ..., 1)."""
@@ -96,8 +94,9 @@ def _gather(values: Tensor, t: Tensor, ndim: int) -> Tensor:
 
 
 def _check_t(t: Tensor, schedule: NoiseSchedule):
+    """Time steps in 0..T-1 -- checked for CPU tensors only (reading a GPU tensor would synchronise)."""
     t = torch.as_tensor(t)
-    if t.numel() and (t.min() < 0 or t.max() >= schedule.num_steps):
+    if t.device.type == "cpu" and t.numel() and (t.min() < 0 or t.max() >= schedule.num_steps):
         raise ValueError(f"time steps must lie in 0..{schedule.num_steps - 1}, got {t.min().item()}..{t.max().item()}.")
 
 
@@ -170,10 +169,16 @@ def guided_eps(model_fn: ModelFn, x_t: Tensor, t: Tensor, cond=None, null_cond=N
     return classifier_free_guidance(eps_uncond, eps_cond, scale)
 
 
+def _reverse_steps(schedule: NoiseSchedule, desc: str):
+    """T-1, T-2, ..., 0 with a progress bar -- only the first few under ``$COURSE_MAX_STEPS`` (a
+    rehearsal, not a sample; its first step is measured there, see ``train.loop``)."""
+    for i in loop(schedule.num_steps, desc=desc):
+        yield schedule.num_steps - 1 - i
+
+
 @torch.no_grad()
 def ddpm_sample(model_fn: ModelFn, shape, schedule: NoiseSchedule, generator: Optional[torch.Generator] = None,
-                cond=None, null_cond=None, guidance_scale: float = 1.0, device="cpu", keep_every: int = 0,
-                progress: Callable = lambda it, **kw: it):
+                cond=None, null_cond=None, guidance_scale: float = 1.0, device="cpu", keep_every: int = 0):
     """Ancestral DDPM sampling from x_T ~ N(0, I) with :func:`ddpm_step`, T network calls.
 
     Returns x_0 (shape), and, with ``keep_every`` > 0, also the list of (t, x_t) every
@@ -182,7 +187,7 @@ def ddpm_sample(model_fn: ModelFn, shape, schedule: NoiseSchedule, generator: Op
     """
     x = torch.randn(shape, generator=generator).to(device)  # x_T
     trajectory = [(schedule.num_steps, x.cpu())]
-    for t in progress(range(schedule.num_steps - 1, -1, -1), desc="DDPM sampling"):
+    for t in _reverse_steps(schedule, "DDPM sampling"):
         tt = torch.full((shape[0],), t, dtype=torch.long, device=device)
         eps = guided_eps(model_fn, x, tt, cond, null_cond, guidance_scale)
         x = ddpm_step(eps, t, x, schedule, generator)  # x_{t-1}
@@ -196,9 +201,10 @@ def scheduler_sample(model_fn: ModelFn, scheduler, shape, num_inference_steps: i
                      generator: Optional[torch.Generator] = None, cond=None, null_cond=None,
                      guidance_scale: float = 1.0, device="cpu", **step_kwargs) -> Tensor:
     """Sample with any diffusers scheduler (DDIM with few steps, DDPM, ...): the library's loop."""
-    scheduler.set_timesteps(num_inference_steps)
+    scheduler.set_timesteps(capped(num_inference_steps))
     x = torch.randn(shape, generator=generator).to(device) * scheduler.init_noise_sigma
-    for t in scheduler.timesteps:
+    for i in loop(num_inference_steps, desc=f"{type(scheduler).__name__} sampling"):  # capped like the timesteps
+        t = scheduler.timesteps[i]
         tt = torch.full((shape[0],), int(t), dtype=torch.long, device=device)
         eps = guided_eps(model_fn, x, tt, cond, null_cond, guidance_scale)
         x = scheduler.step(eps, int(t), x, generator=generator, **step_kwargs).prev_sample
@@ -207,8 +213,7 @@ def scheduler_sample(model_fn: ModelFn, scheduler, shape, num_inference_steps: i
 
 @torch.no_grad()
 def repaint(model_fn: ModelFn, known: Tensor, mask: Tensor, schedule: NoiseSchedule,
-            generator: Optional[torch.Generator] = None, cond=None, resample: int = 1,
-            progress: Callable = lambda it, **kw: it) -> Tensor:
+            generator: Optional[torch.Generator] = None, cond=None, resample: int = 1) -> Tensor:
     """Fill the unknown pixels (mask = 0) of ``known`` (B, C, H, W) by diffusion, RePaint-style.
 
     At each reverse step: x_{t-1}^unknown = ddpm_step(...), x_{t-1}^known = q_sample(known, t-1),
@@ -220,7 +225,7 @@ def repaint(model_fn: ModelFn, known: Tensor, mask: Tensor, schedule: NoiseSched
         raise ValueError(f"resample={resample} must be >= 1.")
     mask = mask.to(known.dtype).expand_as(known)  # (B, C, H, W), 1 = known
     x = torch.randn(known.shape, generator=generator).to(known.device)  # x_T
-    for t in progress(range(schedule.num_steps - 1, -1, -1), desc="RePaint"):
+    for t in _reverse_steps(schedule, "RePaint"):
         tt = torch.full((known.shape[0],), t, dtype=torch.long, device=known.device)
         for r in range(resample):
             unknown = ddpm_step(model_fn(x, tt, cond), t, x, schedule, generator)  # x_{t-1} from the model
@@ -239,47 +244,49 @@ def repaint(model_fn: ModelFn, known: Tensor, mask: Tensor, schedule: NoiseSched
     return x
 
 
-def train_denoiser(model_fn: ModelFn, parameters, data: Tensor, schedule: NoiseSchedule, steps: int,
-                   conditions=None, null_condition=None, drop_prob: float = 0.0, batch_size: int = 64,
-                   lr: float = 2e-3, seed: int = 0, device="cpu",
-                   progress: Callable = lambda it, **kw: it) -> list:
-    """Train ε_θ with L = ‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t, c)‖², t ~ U{0..T-1}; return the losses.
+def train_denoiser(model: nn.Module, data: Tensor, schedule: NoiseSchedule, steps: int, *,
+                   model_fn: Optional[ModelFn] = None, conditions: Optional[Tensor] = None,
+                   null_condition: Optional[Tensor] = None, drop_prob: float = 0.0, batch_size: int = 64,
+                   lr: float = 2e-3, seed: int = 0, device=None) -> History:
+    """Train ε_θ with L = ‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t, c)‖², t ~ U{0..T-1}; return the History.
 
-    ``model_fn(x_t, t, c)`` wraps any network (a diffusers UNet2DModel, UNet2DConditionModel, ...);
-    ``parameters`` are what AdamW optimises (one-cycle schedule). ``conditions``: None, or a tensor
-    aligned with ``data`` (class labels (N,), context vectors (N, L, D), ...): row i conditions image
-    i. With ``drop_prob`` > 0 each condition is replaced by ``null_condition`` (broadcast to one row)
-    with that probability -- the training half of classifier-free guidance.
+    ``model`` is the network that ``train.fit`` trains (AdamW, one-cycle with 10 % warm-up) on
+    ``device``; ``model_fn(x_t, t, c)`` is how to call it for a noise prediction (default
+    :func:`unet_fn` of a diffusers ``UNet2DModel``; ``latent.text_unet_fn`` for a text U-Net).
+    ``conditions``: None, or a tensor aligned with ``data`` (class labels (N,), context vectors
+    (N, L, D), ...): row i conditions image i. With ``drop_prob`` > 0 each condition is replaced by
+    ``null_condition`` (broadcast to one row) with that probability -- the training half of
+    classifier-free guidance.
+
+    Each step draws, on the CPU and from fit's private generator, in this order: the rows, t, ε and
+    the drop mask; the batch then goes to the device.
     """
     if conditions is not None and len(conditions) != len(data):
         raise ValueError(f"{len(data)} images but {len(conditions)} conditions: they must align.")
     if drop_prob > 0 and null_condition is None:
         raise ValueError("drop_prob > 0 needs a null_condition to put in place of the dropped conditions.")
-    parameters = list(parameters)
-    optimizer = torch.optim.AdamW(parameters, lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    g = torch.Generator().manual_seed(seed)
-    losses = []
-    for _ in progress(range(steps), desc="denoiser"):
-        idx = torch.randint(len(data), (batch_size,), generator=g)
-        x0 = data[idx].to(device)  # (B, ...)
-        t = torch.randint(schedule.num_steps, (batch_size,), generator=g).to(device)  # (B,)
-        noise = torch.randn(x0.shape, generator=g).to(device)  # ε
-        x_t = q_sample(x0, t, noise, schedule)
+    model_fn = unet_fn(model) if model_fn is None else model_fn
+
+    def make_batch(g: torch.Generator):
+        idx = torch.randint(len(data), (batch_size,), generator=g)  # (B,) rows
+        x0 = data[idx]  # (B, ...)
+        t = torch.randint(schedule.num_steps, (batch_size,), generator=g)  # (B,)
+        noise = torch.randn(x0.shape, generator=g)  # ε, (B, ...)
         c = None
         if conditions is not None:
-            c = conditions[idx].to(device)
+            c = conditions[idx]  # (B, ...)
             if drop_prob > 0:
-                drop = (torch.rand(batch_size, generator=g) < drop_prob).to(device)  # (B,)
-                null = null_condition.to(device).expand_as(c)
+                drop = torch.rand(batch_size, generator=g) < drop_prob  # (B,) True: use the null condition
+                null = null_condition.expand_as(c)
                 c = torch.where(drop.reshape(-1, *([1] * (c.dim() - 1))), null, c)
-        loss = F.mse_loss(model_fn(x_t, t, c), noise)  # ‖ε - ε_θ‖²
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        sched.step()
-        losses.append(loss.item())
-    return losses
+        return x0, t, noise, c
+
+    def loss_fn(_, x0, t, noise, c):
+        x_t = q_sample(x0, t, noise, schedule)  # √ᾱ_t x_0 + √(1-ᾱ_t) ε
+        return F.mse_loss(model_fn(x_t, t, c), noise)  # ‖ε - ε_θ(x_t, t, c)‖²
+
+    return fit(model, loss_fn, make_batch, steps=steps, lr=lr, optimizer="adamw", weight_decay=0.0, warmup=0.1,
+               device=device, seed=seed, desc="denoiser")
 
 
 def build_pixel_unet(image_size: int = 16, channels: int = 1, widths=(16, 32, 64), num_classes: Optional[int] = None,

@@ -33,6 +33,7 @@ so D judges "is this a real image *of class y*".
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -41,7 +42,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from course_utils.models.transformer import count_parameters  # noqa: F401  (re-exported)
+from course_utils.train import (History, batch_sampler, capped, loop, make_optimizer, move_model, resolve_device,
+                                to_device)
 
 
 @dataclass
@@ -74,7 +76,11 @@ def _check_labels(y: Optional[Tensor], config: GANConfig, batch: int) -> None:
         raise ValueError(f"this GAN is conditional on {config.num_classes} classes: pass the labels y.")
     if not config.conditional and y is not None:
         raise ValueError("this GAN is unconditional (num_classes=0): do not pass labels.")
-    if y is not None and (y.shape != (batch,) or y.min() < 0 or y.max() >= config.num_classes):
+    if y is None:
+        return
+    # the values are checked on the CPU only: on a GPU, reading y.min() back would stall every step
+    out_of_range = y.device.type == "cpu" and len(y) > 0 and (y.min() < 0 or y.max() >= config.num_classes)
+    if y.shape != (batch,) or out_of_range:
         raise ValueError(f"labels must be a (B,) tensor of ints in [0, {config.num_classes}), got {tuple(y.shape)}.")
 
 
@@ -224,38 +230,48 @@ def generator_step(G: Generator, D: Discriminator, opt_G: torch.optim.Optimizer,
 
 def adam_pair(G: nn.Module, D: nn.Module, lr: float = 2e-4, betas=(0.5, 0.999)):
     """DCGAN's optimisers: one Adam for G and one for D."""
-    return torch.optim.Adam(G.parameters(), lr=lr, betas=betas), torch.optim.Adam(D.parameters(), lr=lr, betas=betas)
+    return make_optimizer(G.parameters(), "adam", lr, betas=betas), make_optimizer(D.parameters(), "adam", lr, betas=betas)
 
 
 def train_gan(G: Generator, D: Discriminator, images: Tensor, steps: int, labels: Optional[Tensor] = None,
               batch_size: int = 64, lr: float = 2e-4, betas=(0.5, 0.999), seed: int = 0,
-              callback: Optional[Callable[[int], None]] = None, progress: Callable = lambda it, **kw: it) -> dict:
+              callback: Optional[Callable[[int], None]] = None, device=None) -> History:
     """Alternate one discriminator step and one generator step, ``steps`` times.
 
     ``images`` (N, C, H, W) in [-1, 1]; ``labels`` (N,) for a conditional GAN (fakes then get the
-    labels of the real batch). ``callback(step)`` runs before step 0 and after every step (for
-    snapshots). Returns {"d_loss": [...], "g_loss": [...]}.
+    labels of the real batch). Each step draws a batch of real images and two batches of noise
+    z ~ N(0, I) from one private generator seeded with ``seed`` (on the CPU, then moved to
+    ``device``, default: the runtime's). ``callback(step)`` runs before step 0 and after every step
+    (for snapshots). Returns a History: ``loss`` = L_G per step, ``h["g_loss"]`` the same and
+    ``h["d_loss"]`` = L_D per step; G and D are left on ``device`` in eval mode.
     """
     if images.dim() != 4:
         raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}.")
-    device = next(G.parameters()).device
+    device = resolve_device(device)
+    requested, steps = steps, capped(steps)
+    G, D = move_model(G, device), move_model(D, device)
     opt_G, opt_D = adam_pair(G, D, lr, betas)
     g = torch.Generator().manual_seed(seed)
-    history = {"d_loss": [], "g_loss": []}
+    next_batch = batch_sampler(images if labels is None else (images, labels), batch_size, g)
+    history = History(device=str(device))
+    started = time.perf_counter()
     G.train()
     D.train()
     if callback is not None:
         callback(0)
-    for step in progress(range(steps), desc="GAN training"):
-        idx = torch.randint(len(images), (batch_size,), generator=g)
-        real = images[idx].to(device)  # (B, C, H, W)
-        y = None if labels is None else labels[idx].to(device)  # (B,)
-        z = torch.randn(batch_size, G.config.latent_dim, generator=g).to(device)  # (B, latent_dim)
-        history["d_loss"].append(discriminator_step(G, D, opt_D, real, z, y))
-        z = torch.randn(batch_size, G.config.latent_dim, generator=g).to(device)
-        history["g_loss"].append(generator_step(G, D, opt_G, z, y))
+    for step in loop(requested, desc="GAN training"):  # range(steps), capped, with a progress bar
+        real, *y = to_device(next_batch(), device)  # (B, C, H, W) [and (B,) labels]
+        y = y[0] if y else None
+        z = torch.randn(len(real), G.config.latent_dim, generator=g).to(device)  # (B, latent_dim)
+        d_loss = discriminator_step(G, D, opt_D, real, z, y)
+        z = torch.randn(len(real), G.config.latent_dim, generator=g).to(device)
+        g_loss = generator_step(G, D, opt_G, z, y)
+        history.loss.append(g_loss)
+        history.logs.setdefault("d_loss", []).append(d_loss)
+        history.logs.setdefault("g_loss", []).append(g_loss)
         if callback is not None:
             callback(step + 1)
+    history.steps, history.seconds = steps, time.perf_counter() - started
     G.eval()
     D.eval()
     return history

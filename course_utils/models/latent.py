@@ -20,12 +20,15 @@ prompt of classifier-free guidance is the empty string's features, as in Stable 
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from course_utils.train import History, fit, predict, resolve_device
 
 
 @dataclass
@@ -51,10 +54,11 @@ class TinyAutoencoderConfig:
         return self.image_size // self.factor
 
 
-def build_autoencoder(config: TinyAutoencoderConfig = TinyAutoencoderConfig()):
+def build_autoencoder(config: Optional[TinyAutoencoderConfig] = None):
     """``AutoencoderKL`` with log2(f) + 1 blocks (each but the last halves the resolution)."""
     from diffusers import AutoencoderKL
 
+    config = config if config is not None else TinyAutoencoderConfig()
     blocks = config.factor.bit_length()  # log2(f) + 1
     widths = tuple([config.width] + [2 * config.width] * (blocks - 1))
     return AutoencoderKL(in_channels=config.channels, out_channels=config.channels,
@@ -65,48 +69,49 @@ def build_autoencoder(config: TinyAutoencoderConfig = TinyAutoencoderConfig()):
 
 
 def train_autoencoder(ae, images: Tensor, steps: int = 200, batch_size: int = 32, lr: float = 3e-3,
-                      kl_weight: float = 1e-6, seed: int = 0, progress: Callable = lambda it, **kw: it) -> list:
-    """Fit ``ae`` on images in [0, 1] (N, C, H, W): L = ‖x - D(z)‖² + kl_weight · KL(q(z|x) ‖ N(0, I)).
+                      kl_weight: float = 1e-6, seed: int = 0, device=None) -> History:
+    """Fit ``ae`` on images in [0, 1] (N, C, H, W) with ``train.fit`` (AdamW, one-cycle, 10 % warm-up):
 
-    z is sampled from the encoder's Gaussian (the reparameterisation trick). Returns the losses.
+        L = ‖x - D(z)‖² + kl_weight · KL(q(z|x) ‖ N(0, I)),   z = μ + σ ε,  ε ~ N(0, I),   x in [-1, 1]
+
+    z is sampled from the encoder's Gaussian (the reparameterisation trick). ε is drawn on the
+    device, by ``posterior.sample()`` from the device's global generator, which is seeded with
+    ``seed`` for the training and given its previous state back afterwards. Returns the History
+    (the KL term under ``"kl"``).
     """
-    g = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    optimizer = torch.optim.AdamW(ae.parameters(), lr=lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    device = next(ae.parameters()).device
-    ae.train()
-    losses = []
-    for _ in progress(range(steps), desc="autoencoder"):
-        x = images[torch.randint(len(images), (batch_size,), generator=g)].to(device) * 2 - 1  # [-1, 1]
-        posterior = ae.encode(x).latent_dist
-        z = posterior.sample()  # μ + σ ε
-        x_hat = ae.decode(z).sample
-        loss = F.mse_loss(x_hat, x) + kl_weight * posterior.kl().mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        sched.step()
-        losses.append(loss.item())
-    return losses
+    def loss_fn(model, x):
+        x = x * 2 - 1  # (B, C, H, W) in [-1, 1]
+        posterior = model.encode(x).latent_dist
+        z = posterior.sample()  # μ + σ ε, (B, c, H/f, W/f)
+        kl = posterior.kl().mean()
+        return F.mse_loss(model.decode(z).sample, x) + kl_weight * kl, {"kl": kl}
+
+    device = resolve_device(device)
+    with _seeded_on(device, seed):
+        return fit(ae, loss_fn, images, steps=steps, batch_size=batch_size, lr=lr, optimizer="adamw",
+                   weight_decay=0.0, warmup=0.1, device=device, seed=seed, desc="autoencoder")
 
 
-@torch.no_grad()
-def encode_latents(ae, images: Tensor, batch_size: int = 256) -> Tensor:
-    """Latent means of images in [0, 1]: (N, C, H, W) -> (N, c, H/f, W/f) (unscaled)."""
-    ae.eval()
-    device = next(ae.parameters()).device
-    return torch.cat([ae.encode(images[i:i + batch_size].to(device) * 2 - 1).latent_dist.mode().cpu()
-                      for i in range(0, len(images), batch_size)])
+@contextmanager
+def _seeded_on(device: torch.device, seed: int):
+    """torch's global generators (the CPU's and ``device``'s) seeded to ``seed`` inside the block,
+    and given their previous states back afterwards."""
+    cuda = [device.index or 0] if device.type == "cuda" and torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda):
+        torch.manual_seed(seed)
+        yield
 
 
-@torch.no_grad()
-def decode_latents(ae, latents: Tensor, batch_size: int = 256) -> Tensor:
-    """Images in [0, 1] from (unscaled) latents: (N, c, h, w) -> (N, C, h f, w f)."""
-    ae.eval()
-    device = next(ae.parameters()).device
-    out = [ae.decode(latents[i:i + batch_size].to(device)).sample.cpu() for i in range(0, len(latents), batch_size)]
-    return ((torch.cat(out) + 1) / 2).clamp(0, 1)
+def encode_latents(ae, images: Tensor, batch_size: int = 256, device=None) -> Tensor:
+    """Latent means of images in [0, 1]: (N, C, H, W) -> (N, c, H/f, W/f) (unscaled), on the CPU."""
+    return predict(ae, images, lambda m, x: m.encode(x * 2 - 1).latent_dist.mode(), batch_size=batch_size,
+                   device=device)
+
+
+def decode_latents(ae, latents: Tensor, batch_size: int = 256, device=None) -> Tensor:
+    """Images in [0, 1] from (unscaled) latents: (N, c, h, w) -> (N, C, h f, w f), on the CPU."""
+    return predict(ae, latents, lambda m, z: ((m.decode(z).sample + 1) / 2).clamp(0, 1), batch_size=batch_size,
+                   device=device)
 
 
 def build_text_unet(sample_size: int = 8, channels: int = 4, widths=(32, 64), context_dim: int = 64,
@@ -152,54 +157,11 @@ def text_unet_fn(unet):
     return fn
 
 
-# --------------------------------------------------------------------------------------------
-# The chapter-6 CLIP: load it if it is the current recipe, else train it
-
-
-def load_or_train_clip(directory=None, progress=None):
-    """The tiny shapes CLIP: loaded from ``directory`` (default ``default_clip_dir()``) when the saved
-    config equals the one ``train_shapes_clip`` builds, else trained here with ``train_shapes_clip``.
-
-    Returns ``(model, config, how)`` with ``how`` = "loaded from <dir>" or "trained here (...)".
-    """
-    from .clip import TinyClipConfig, default_clip_dir, load_clip, load_config, train_shapes_clip
-
-    directory = default_clip_dir() if directory is None else directory
-    wanted = TinyClipConfig()
-    reason = "no saved model"
-    try:
-        saved = load_config(directory)
-        if saved == wanted:
-            model = load_clip(directory)
-            return model, saved, f"loaded from {directory}"
-        reason = "the saved config differs from the current recipe"
-    except (FileNotFoundError, ValueError, OSError, RuntimeError, KeyError) as err:
-        reason = f"no usable saved model ({type(err).__name__})"
-    model, config, _ = train_shapes_clip(config=wanted, progress=progress)
-    return model, config, f"trained here ({reason})"
-
-
-@torch.no_grad()
-def prompt_features(clip_model, prompts, tokenizer=None) -> Tensor:
-    """Per-token CLIP text features of a list of prompts: (N, context_length, text_width)."""
+def prompt_features(clip_model, prompts, tokenizer=None, batch_size: int = 512, device=None) -> Tensor:
+    """Per-token CLIP text features of a list of prompts: (N, context_length, text_width), on the CPU,
+    computed in chunks on ``device`` (default: the runtime's)."""
     from .clip import get_tokenizer, model_config, text_token_features
 
-    clip_model.eval()
     tokenizer = tokenizer if tokenizer is not None else get_tokenizer(model_config(clip_model))
-    device = next(clip_model.parameters()).device
-    return text_token_features(clip_model, tokenizer(list(prompts)).to(device)).cpu()
-
-
-def step_seconds(fn: Callable[[], Tensor], params, steps: int = 2, warmup: int = 1) -> float:
-    """Mean seconds of one training step (forward, backward, Adam) of ``fn`` -> loss."""
-    import time
-
-    optimizer = torch.optim.Adam(params, lr=1e-4)
-    for i in range(warmup + steps):
-        if i == warmup:
-            start = time.perf_counter()
-        loss = fn()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-    return (time.perf_counter() - start) / steps
+    tokens = tokenizer(list(prompts))  # (N, context_length)
+    return predict(clip_model, tokens, text_token_features, batch_size=batch_size, device=device)

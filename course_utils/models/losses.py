@@ -50,6 +50,3 @@ def sigmoid_focal_loss(logits: torch.Tensor, targets: torch.Tensor, alpha: Optio
     if reduction == "sum":
         return loss.sum()
     return loss
-
-
-focal_loss = sigmoid_focal_loss  # the name the medical chapter may prefer

@@ -25,18 +25,15 @@ sees, back to front, r_L = 1, r_{l-1} = s_l (r_l − 1) + k_l; equivalently
 
 pix2pix's default (three 4x4 stride-2 convolutions, then two 4x4 stride-1) gives 70 x 70 patches.
 
-This module also draws the chapter's data: ``make_canvas_pairs`` -- a miniature "NVIDIA Canvas":
-label maps of shapes scenes painted in flat label colours (the input), and the rendered scene (the
-target): a sky gradient, shaded orange balls, brick walls and leafy green trees. Everything in the
-target follows from the label map except the leaves' speckle, which is random -- the part L1 can only
-blur.
+The chapter's paired data (painted label maps and rendered scenes) is drawn by
+``course_utils.data.canvas.make_canvas_pairs``.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -44,6 +41,9 @@ from torch import Tensor
 
 from course_utils.models.gan import discriminator_loss
 from course_utils.models.unet import UNet, UNetConfig
+from course_utils.train import (
+    History, batch_sampler, capped, loop, make_optimizer, make_schedule, move_model, resolve_device, to_device,
+)
 
 
 @dataclass
@@ -70,9 +70,9 @@ class Pix2PixGenerator(nn.Module):
     uses dropout as its noise; a noise input is the simpler, more visible choice.)
     """
 
-    def __init__(self, config: Pix2PixConfig = Pix2PixConfig()):
+    def __init__(self, config: Optional[Pix2PixConfig] = None):
         super().__init__()
-        self.config = c = config
+        self.config = c = config if config is not None else Pix2PixConfig()
         self.unet = UNet(UNetConfig(in_channels=c.in_channels + c.noise_channels, out_channels=c.out_channels,
                                     base_width=c.base_width, depth=c.depth))
 
@@ -108,9 +108,9 @@ class PatchDiscriminator(nn.Module):
     one 4x4 stride-1 convolution, and a 4x4 stride-1 convolution to one logit per patch.
     """
 
-    def __init__(self, config: Pix2PixConfig = Pix2PixConfig()):
+    def __init__(self, config: Optional[Pix2PixConfig] = None):
         super().__init__()
-        self.config = c = config
+        self.config = c = config if config is not None else Pix2PixConfig()
         layers, cin, w = [], c.in_channels + c.out_channels, c.disc_width
         self.kernels = []  # (kernel, stride) of every convolution, for receptive_field
         for i in range(c.disc_strided + 1):
@@ -144,26 +144,33 @@ def pix2pix_generator_loss(patch_logits: Tensor, fake: Tensor, target: Tensor, l
 
 def train_pix2pix(G: Pix2PixGenerator, D: Optional[PatchDiscriminator], inputs: Tensor, targets: Tensor,
                   steps: int, lam: float = 100.0, batch_size: int = 16, lr: float = 2e-3, betas=(0.5, 0.999),
-                  seed: int = 0, progress: Callable = lambda it, **kw: it) -> dict:
+                  seed: int = 0, device=None) -> History:
     """Train G with L1 alone (``D=None``) or with L1 + λ-weighted cGAN loss (the pix2pix objective).
 
-    With a discriminator the loss is L_adv + λ L1 (so λ sets the balance); without one it is L1.
-    Both use Adam with a one-cycle schedule. Returns {"l1": [...], "d_loss": [...], "adv": [...]}.
+    With a discriminator each step is two updates: D on real pairs -> 1 and fake pairs -> 0 (the
+    fakes detached), then G on L_adv + λ L1 with D frozen (so λ sets the balance); without one G
+    minimises L1. G: Adam with a one-cycle schedule; D: Adam at lr / 4, constant. Batches (and G's
+    noise) come from one private generator seeded with ``seed``, on the CPU, then go to ``device``
+    (default: the runtime's). Returns a History: ``loss`` = G's loss per step, ``h["l1"]``, and with a
+    discriminator ``h["d_loss"]`` and ``h["adv"]``; the models are left on ``device`` in eval mode.
     """
     if inputs.shape[0] != targets.shape[0] or inputs.shape[-2:] != targets.shape[-2:]:
         raise ValueError(f"inputs {tuple(inputs.shape)} and targets {tuple(targets.shape)} do not pair up.")
-    opt_G = torch.optim.Adam(G.parameters(), lr=lr, betas=betas)
-    sched_G = torch.optim.lr_scheduler.OneCycleLR(opt_G, lr, total_steps=steps)
-    opt_D = None if D is None else torch.optim.Adam(D.parameters(), lr=lr / 4, betas=betas)
+    device = resolve_device(device)
+    requested, steps = steps, capped(steps)
+    models = [G] if D is None else [G, D]
+    for model in models:
+        move_model(model, device).train()
+    opt_G = make_optimizer(G.parameters(), "adam", lr, betas=betas)
+    sched_G = make_schedule(opt_G, "onecycle", lr, steps)
+    opt_D = None if D is None else make_optimizer(D.parameters(), "adam", lr / 4, betas=betas)
     g = torch.Generator().manual_seed(seed)
-    history = {"l1": [], "d_loss": [], "adv": []}
-    G.train()
-    if D is not None:
-        D.train()
-    for _ in progress(range(steps), desc="pix2pix" if D is not None else "L1 only"):
-        idx = torch.randint(len(inputs), (batch_size,), generator=g)
-        x, y = inputs[idx], targets[idx]  # (B, C_in, H, W), (B, C_out, H, W)
-        fake = G(x, generator=g)
+    next_batch = batch_sampler((inputs, targets), batch_size, g)
+    logs = {"loss": [], "l1": []} if D is None else {"loss": [], "l1": [], "d_loss": [], "adv": []}
+    started = time.perf_counter()
+    for _ in loop(requested, desc="pix2pix" if D is not None else "L1 only"):  # capped, with a progress bar
+        x, y = to_device(next_batch(), device)  # (B, C_in, H, W), (B, C_out, H, W)
+        fake = G(x, generator=g)  # (B, C_out, H, W); its noise drawn from g
         if D is not None:
             # discriminator step: real pairs -> 1, fake pairs -> 0 (G frozen: fake detached)
             d_loss = discriminator_loss(D(x, y), D(x, fake.detach()))
@@ -173,8 +180,8 @@ def train_pix2pix(G: Pix2PixGenerator, D: Optional[PatchDiscriminator], inputs: 
             D.requires_grad_(False)  # generator step: D frozen
             loss, adv, l1 = pix2pix_generator_loss(D(x, fake), fake, y, lam)
             D.requires_grad_(True)
-            history["d_loss"].append(d_loss.item())
-            history["adv"].append(adv.item())
+            logs["d_loss"].append(d_loss.detach())
+            logs["adv"].append(adv.detach())
         else:
             l1 = (y - fake).abs().mean()
             loss = l1
@@ -182,80 +189,11 @@ def train_pix2pix(G: Pix2PixGenerator, D: Optional[PatchDiscriminator], inputs: 
         loss.backward()
         opt_G.step()
         sched_G.step()
-        history["l1"].append(l1.item())
-    G.eval()
-    if D is not None:
-        D.eval()
+        logs["loss"].append(loss.detach())
+        logs["l1"].append(l1.detach())
+    values = {k: torch.stack(v).cpu().tolist() if v else [] for k, v in logs.items()}  # one sync, at the end
+    history = History(loss=values.pop("loss"), logs=values, steps=steps, seconds=time.perf_counter() - started,
+                      device=str(device))
+    for model in models:
+        model.eval()
     return history
-
-
-# ---------------------------------------------------------------------------------------------
-# The data: a miniature "NVIDIA Canvas"
-# ---------------------------------------------------------------------------------------------
-CANVAS_CLASSES = ("background", "circle", "square", "triangle")  # label 0, then 1 + shapes.SHAPES index
-SKETCH_COLOURS = np.array([[0.15, 0.15, 0.15], [0.95, 0.90, 0.20], [0.90, 0.20, 0.20], [0.20, 0.80, 0.30]],
-                          dtype=np.float32)  # (4, 3): the flat "paint" of each label
-SKY_TOP, SKY_BOTTOM = np.array([0.25, 0.45, 0.85]), np.array([0.80, 0.88, 0.95])
-BALL, BRICK, MORTAR, LEAF = (np.array(c) for c in ([1.0, 0.6, 0.1], [0.70, 0.25, 0.15], [0.92, 0.88, 0.80],
-                                                     [0.15, 0.55, 0.20]))
-
-
-def render_canvas(label_map: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Render a label map (H, W) of ints (0 background, 1 circle, 2 square, 3 triangle) -> (3, H, W).
-
-    * background: a sky, linear from SKY_TOP (row 0) to SKY_BOTTOM (last row);
-    * circle: an orange ball, shaded 1 − 0.6 (d / r)², d the distance to the object's centre;
-    * square: a brick wall, mortar lines every 4 rows from its top edge, joints every 4 columns,
-      shifted by 2 in alternate courses;
-    * triangle: a tree, leaf green times a random speckle in {0.6, 1.4} per pixel (not predictable).
-    One object per connected label region is assumed (objects in a scene do not touch).
-    """
-    from scipy import ndimage
-
-    H, W = label_map.shape
-    t = np.linspace(0, 1, H)[:, None, None]  # (H, 1, 1)
-    image = np.broadcast_to((1 - t) * SKY_TOP + t * SKY_BOTTOM, (H, W, 3)).copy()  # (H, W, 3)
-    ys, xs = np.mgrid[0:H, 0:W] + 0.5  # pixel centres
-    for label in (1, 2, 3):
-        regions, n = ndimage.label(label_map == label)
-        for k in range(1, n + 1):
-            m = regions == k  # (H, W) one object
-            rows, cols = np.nonzero(m)
-            if label == 1:
-                cy, cx, r = ys[m].mean(), xs[m].mean(), np.sqrt(m.sum() / np.pi)
-                d2 = ((ys - cy) ** 2 + (xs - cx) ** 2) / r**2
-                image[m] = BALL * (1 - 0.6 * np.clip(d2[m], 0, 1))[:, None]
-            elif label == 2:
-                i, j = rows - rows.min(), cols - cols.min()
-                mortar = (i % 4 == 3) | ((j + 2 * ((i // 4) % 2)) % 4 == 3)
-                image[rows, cols] = np.where(mortar[:, None], MORTAR, BRICK)
-            else:
-                speckle = rng.choice([0.6, 1.4], size=m.sum())
-                image[m] = np.clip(LEAF * speckle[:, None], 0, 1)
-    return image.transpose(2, 0, 1).astype(np.float32)  # (3, H, W)
-
-
-def make_canvas_pairs(n: int, seed: int = 0, image_size: int = 32, max_objects: int = 3) -> dict:
-    """n (sketch, scene) pairs from shapes scenes: {"sketch", "target": (n, 3, H, W), "labels": (n, H, W)}.
-
-    The label map comes from the scene's masks and shape labels (0 background, 1 + shape index);
-    the sketch paints it in SKETCH_COLOURS, the target is ``render_canvas`` of it. Pair i depends only
-    on (seed, i).
-    """
-    from course_utils.data.shapes import ShapesConfig, ShapesDataset
-
-    if n < 1:
-        raise ValueError(f"n={n}: ask for at least one pair.")
-    data = ShapesDataset(ShapesConfig(image_size=image_size, min_objects=1, max_objects=max_objects, noise=0.0),
-                         n, seed)
-    sketches, targets, maps = [], [], []
-    for i in range(n):
-        scene = data[i]
-        label_map = np.zeros((image_size, image_size), dtype=np.int64)
-        for mask, label in zip(scene["masks"].numpy(), scene["labels"].numpy()):
-            label_map[mask] = label + 1
-        maps.append(label_map)
-        sketches.append(SKETCH_COLOURS[label_map].transpose(2, 0, 1))  # (3, H, W)
-        targets.append(render_canvas(label_map, np.random.default_rng([seed, i, 1])))
-    return {"sketch": torch.from_numpy(np.stack(sketches)), "target": torch.from_numpy(np.stack(targets)),
-            "labels": torch.from_numpy(np.stack(maps))}

@@ -23,7 +23,7 @@ flat colours, so colour, size and fill are enough here.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 import torch
@@ -107,7 +107,7 @@ def hierarchical_grouping(image, segments: np.ndarray, bins: int = 25) -> list:
     return proposals
 
 
-def selective_search(image, config: SelectiveSearchConfig = None, return_levels: bool = False):
+def selective_search(image, config: Optional[SelectiveSearchConfig] = None, return_levels: bool = False):
     """Region proposals of one image: an (N, 4) float tensor of xyxy boxes (duplicates removed).
 
     ``image``: (3, H, W) tensor or (H, W, 3) array in [0, 1]. With ``return_levels`` also returns

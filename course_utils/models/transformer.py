@@ -21,6 +21,7 @@ import torch.nn as nn
 from torch import Tensor
 
 from .attention import MultiHeadSelfAttention, to_torch_mha
+from . import parameters
 
 
 @dataclass
@@ -36,11 +37,6 @@ class EncoderConfig:
     @property
     def d_mlp(self) -> int:
         return int(self.mlp_ratio * self.d_model)
-
-
-def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
-    """Number of parameters in ``module`` (a tied weight counts once)."""
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
 class MLP(nn.Module):
@@ -137,7 +133,7 @@ class TransformerEncoder(nn.Module):
         return (x, attentions) if return_attention else x
 
     def num_parameters(self) -> int:
-        return count_parameters(self)
+        return parameters.count_parameters(self)
 
 
 def to_torch_encoder_layer(block: EncoderBlock) -> nn.TransformerEncoderLayer:

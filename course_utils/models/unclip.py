@@ -17,12 +17,13 @@ saw in x (colour, shape) and differ in what it ignores (position, exact size).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Optional
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
+
+from course_utils.train import History, fit
 
 
 @dataclass
@@ -39,9 +40,9 @@ class PriorConfig:
 class Prior(nn.Module):
     """ŷ_img = normalise(y_text + MLP(y_text)): (B, embed_dim) unit text embeddings -> unit image embeddings."""
 
-    def __init__(self, config: PriorConfig = PriorConfig()):
+    def __init__(self, config: Optional[PriorConfig] = None):
         super().__init__()
-        self.config = c = config
+        self.config = c = config if config is not None else PriorConfig()
         layers, width = [], c.embed_dim
         for _ in range(c.layers):
             layers += [nn.Linear(width, c.hidden), nn.GELU()]
@@ -61,32 +62,21 @@ def cosine_loss(predicted: Tensor, target: Tensor) -> Tensor:
     return (1 - F.cosine_similarity(predicted, target, dim=-1)).mean()
 
 
-def train_prior(text_embeddings: Tensor, image_embeddings: Tensor, config: PriorConfig = PriorConfig(),
-                steps: int = 500, batch_size: int = 128, lr: float = 2e-3, seed: int = 0,
-                progress: Callable = lambda it, **kw: it):
-    """Fit a :class:`Prior` on aligned (text, image) CLIP embeddings (N, D) with the cosine loss.
+def train_prior(prior: Prior, text_embeddings: Tensor, image_embeddings: Tensor, steps: int = 500,
+                batch_size: int = 128, lr: float = 2e-3, seed: int = 0, device=None) -> History:
+    """Fit ``prior`` on aligned (text, image) CLIP embeddings (N, D) with the cosine loss
+    L = mean_i (1 - cos(P(y_text,i), y_img,i)), through ``train.fit`` (AdamW with weight decay 1e-4,
+    one-cycle with 10 % warm-up). Both sets are normalised to unit length first.
 
-    Returns ``(prior, losses)``; the prior in eval mode.
+    Returns the History; the prior is left on ``device`` in eval mode.
     """
     if text_embeddings.shape != image_embeddings.shape:
         raise ValueError(f"text {tuple(text_embeddings.shape)} and image {tuple(image_embeddings.shape)} "
                          f"embeddings must align one to one.")
-    torch.manual_seed(seed)
-    prior = Prior(config)
-    g = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.AdamW(prior.parameters(), lr=lr, weight_decay=1e-4)
-    sched = torch.optim.lr_scheduler.OneCycleLR(optimizer, lr, total_steps=steps, pct_start=0.1)
-    text, image = F.normalize(text_embeddings, dim=-1), F.normalize(image_embeddings, dim=-1)
-    losses = []
-    for _ in progress(range(steps), desc="prior"):
-        idx = torch.randint(len(text), (batch_size,), generator=g)
-        loss = cosine_loss(prior(text[idx]), image[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        sched.step()
-        losses.append(loss.item())
-    return prior.eval(), losses
+    text, image = F.normalize(text_embeddings, dim=-1), F.normalize(image_embeddings, dim=-1)  # (N, D) each
+    return fit(prior, lambda model, y_text, y_img: cosine_loss(model(y_text), y_img), (text, image), steps=steps,
+               batch_size=batch_size, lr=lr, optimizer="adamw", weight_decay=1e-4, warmup=0.1, device=device,
+               seed=seed, desc="prior")
 
 
 def as_context(embedding: Tensor) -> Tensor:

@@ -1,7 +1,11 @@
-"""The U-Net: an encoder-decoder with skip connections -- the one every later chapter reuses.
+"""The U-Net: an encoder-decoder with skip connections (Chapter 5), reused by pix2pix and medical imaging.
 
-Ronneberger et al. (2015) built it for biomedical segmentation; pix2pix uses it as its generator,
-diffusion models as their denoiser, medical imaging for segmentation and restoration.
+Ronneberger et al. (2015) built it for biomedical segmentation. In this course Chapter 5 trains it
+for segmentation, low-dose CT restoration and super-resolution; pix2pix (Chapter 4,
+``models.pix2pix``) uses it as its generator and the mammography chapter (Chapter 8,
+``models.cad.SegmentClassifyUNet``) adds a classification head to it. The diffusion chapters do *not*
+use this class: their denoiser is diffusers' ``UNet2DModel`` (``models.diffusion.build_pixel_unet``),
+a U-Net with time embeddings, residual blocks and attention -- the same skip-connection idea.
 
 Encoder (the contracting path): at level l = 0 .. depth-1 a ``ConvBlock`` (two 3x3 convolutions,
 each followed by a norm and a ReLU) then 2x2 max-pooling halves the size and the next block doubles
@@ -35,7 +39,6 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from course_utils.models.transformer import count_parameters  # noqa: F401  (re-exported)
 
 NORMS = ("batch", "group", "none")
 

@@ -24,7 +24,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from .transformer import EncoderConfig, TransformerEncoder, count_parameters
+from . import parameters
+from .transformer import EncoderConfig, TransformerEncoder
 
 
 @dataclass
@@ -171,7 +172,7 @@ class VisionTransformer(nn.Module):
         return (logits, attentions) if return_attention else logits
 
     def num_parameters(self) -> int:
-        return count_parameters(self)
+        return parameters.count_parameters(self)
 
 
 def to_torchvision(model: VisionTransformer) -> nn.Module:
@@ -297,7 +298,8 @@ class MaskedAutoencoder(nn.Module):
         c = self.vit.config
         B, N = images.shape[0], c.n_patches
         keep, mask = self.masking(B, N, self.config.mask_ratio, generator=generator)
-        keep, mask = keep.to(images.device), mask.to(images.device)
+        # drawn on the CPU (from a CPU generator), used where the images are
+        keep, mask = keep.to(images.device), mask.to(images.device)  # (B, n_keep), (B, N)
 
         z = self.vit.embed(images)  # (B, N+1, D), positions added
         cls, patches = z[:, :1], z[:, 1:]  # (B, 1, D), (B, N, D)

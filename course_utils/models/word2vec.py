@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.corpus import PAD_ID, SPECIAL_TOKENS
+from ..train import History, fit
 
 MODES = ("skipgram", "cbow")
 
@@ -156,33 +157,27 @@ class Word2Vec(nn.Module):
 
     @property
     def vectors(self) -> Tensor:
-        """The learned word vectors (V, D), detached."""
-        return self.embeddings.weight.detach()
+        """The learned word vectors (V, D), detached, on the CPU (for neighbours, analogies, plots)."""
+        return self.embeddings.weight.detach().cpu()
 
 
 def train_word2vec(model: Word2Vec, inputs: Tensor, targets: Tensor, noise: Tensor, steps: int = 1000,
-                   batch_size: int = 1024, lr: float = 0.01, seed: int = 0, progress=None) -> list:
-    """Adam on random mini-batches, learning rate decaying linearly to 0; returns the loss per step.
+                   batch_size: int = 1024, lr: float = 0.01, seed: int = 0, device=None) -> History:
+    """Train with ``train.fit``: Adam on random mini-batches, η_t = lr · (1 - t/steps); returns the History.
 
-    ``progress``: an optional wrapper for the step range, e.g. ``course_utils.runtime.progress``.
+    Each batch draws ``batch_size`` examples (rows of ``inputs``, ``targets``), then k noise words
+    per example from P_n (``noise``, (V,)), both from fit's seeded generator on the CPU.
     """
-    g = torch.Generator().manual_seed(seed)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0 - s / steps)  # linear decay
-    steps_iter = range(steps) if progress is None else progress(range(steps), desc=f"word2vec {model.config.mode}")
-    losses = []
-    model.train()
-    for _ in steps_iter:
-        idx = torch.randint(len(targets), (batch_size,), generator=g)  # (B,)
-        negatives = torch.multinomial(noise, batch_size * model.config.negatives, replacement=True,
-                                      generator=g).view(batch_size, -1)  # (B, k)
-        loss = model(inputs[idx], targets[idx], negatives)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses.append(loss.item())
-    return losses
+    k = model.config.negatives
+
+    def with_negatives(generator, batch_inputs, batch_targets):
+        B = len(batch_targets)
+        negatives = torch.multinomial(noise, B * k, replacement=True, generator=generator).view(B, k)  # (B, k)
+        return batch_inputs, batch_targets, negatives
+
+    return fit(model, lambda m, x, t, n: m(x, t, n), (inputs, targets), steps=steps, batch_size=batch_size,
+               lr=lr, optimizer="adam", schedule="linear", augment=with_negatives, seed=seed, device=device,
+               desc=f"word2vec {model.config.mode}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -64,11 +64,13 @@ def encode_targets(boxes: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]
     For an xyxy box with centre (cx, cy), size (w, h) and cell size s = image_size / S:
         col = ⌊cx / s⌋, row = ⌊cy / s⌋;  t_x = cx / s - col,  t_y = cy / s - row;  (w, h) / image_size
     When two objects share a cell, the later one in the list overwrites the earlier (one per cell).
+    The target is built on the boxes' device.
     """
     if len(boxes) != len(labels):
         raise ValueError(f"{len(boxes)} box tensors but {len(labels)} label tensors.")
     s = image_size / grid
-    target = torch.zeros(len(boxes), grid, grid, 5 + num_classes)  # (B, S, S, 5 + C)
+    device = boxes[0].device if len(boxes) else None
+    target = torch.zeros(len(boxes), grid, grid, 5 + num_classes, device=device)  # (B, S, S, 5 + C)
     for b, (bx, lb) in enumerate(zip(boxes, labels)):
         if len(bx) and (lb.min() < 0 or lb.max() >= num_classes):
             raise ValueError(f"labels must be in [0, {num_classes}), got {lb.tolist()}.")
@@ -79,7 +81,7 @@ def encode_targets(boxes: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]
         for k in range(len(bx)):
             r, c = row[k], col[k]
             target[b, r, c, :5] = torch.stack([cx[k] / s - c, cy[k] / s - r, w[k] / image_size, h[k] / image_size,
-                                               torch.tensor(1.0)])
+                                               torch.ones((), device=device)])
             target[b, r, c, 5:] = F.one_hot(lb[k], num_classes).float()
     return target
 
