@@ -15,7 +15,9 @@ STAMP  := $(VENV)/.installed
 # waits cost little alone and keep the chapters fast under load.
 export OMP_WAIT_POLICY ?= PASSIVE
 
-PYTHON_NEWEST ?= python3.12
+# Python 3.12: on PATH, else a pyenv installation (pyenv's shim alone may refuse to run it).
+PYTHON_NEWEST ?= $(firstword $(shell python3.12 -c 'import sys; print(sys.executable)' 2>/dev/null) \
+                 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12) python3.12)
 FLOOR_PINS := open-clip-torch==3.0.0 diffusers==0.29.0
 
 .PHONY: book test env browser student check-student clean help rehearse gpu-check newest floor
@@ -75,12 +77,12 @@ newest:
 # The declared floors of open_clip and diffusers (huggingface_hub as pip resolves it) and their tests.
 floor:
 	@test -x .venv-floor/bin/python || $(PYTHON) -m venv .venv-floor
-	grep -v -i -E '^(open-clip-torch|diffusers|huggingface-hub)==' constraints.txt > .venv-floor/constraints.txt
+	grep -v -i -E '^(open[-_]clip[-_]torch|diffusers|huggingface[-_]hub)==' constraints.txt > .venv-floor/constraints.txt
 	.venv-floor/bin/python -m pip install -q --constraint .venv-floor/constraints.txt --editable ".[book,test]" $(FLOOR_PINS)
 	tests/run_offline.sh .venv-floor/bin/python -m pytest -m "not pinned_env" tests/test_models_clip.py \
 	  tests/test_models_diffusion.py tests/test_models_latent.py tests/test_models_unclip.py \
 	  tests/test_exercises_diffusion.py tests/test_exercises_embeddings.py \
-	  tests/test_fake_cuda_diffusion.py tests/test_fake_cuda_embeddings.py
+	  tests/test_fake_cuda.py tests/test_fake_cuda_diffusion.py tests/test_fake_cuda_embeddings.py
 
 clean:
 	rm -rf _build .pytest_cache
