@@ -108,3 +108,14 @@ def cache_executed_notebook(path: Path, run: _NotebookRun) -> None:
         check_validity=False,
         overwrite=True,
     )
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The mutation testing table of the exercise checks (tests/test_mutation.py), when it ran."""
+    module = sys.modules.get("test_mutation") or sys.modules.get("tests.test_mutation")
+    results = getattr(module, "RESULTS", None)
+    if results:
+        from tests.mutation import table
+
+        terminalreporter.section("mutation testing of the exercise checks")
+        terminalreporter.write_line(table([results[k] for k in sorted(results)]))

@@ -106,6 +106,8 @@ class Exercise:
     notebook: Path
     cell_index: int
     source: str  # the full exercise cell, markers included
+    label: str = ""  # the ``:label:`` of the ``{exercise}`` statement before it ("" if none)
+    title: str = ""  # the statement's title ("Scaled dot-product attention")
 
     @property
     def reference_source(self) -> str:
@@ -137,6 +139,30 @@ def _source(cell: dict) -> str:
     return "".join(src) if isinstance(src, list) else src
 
 
+def _statement_before(cells: list, index: int) -> tuple[str, str]:
+    """``(label, title)`` of the ``{exercise}`` directive between the previous exercise and ``index``."""
+    for cell in reversed(cells[:index]):
+        if cell["cell_type"] == "code" and has_solution(_source(cell)):
+            break  # the previous exercise: this one has no statement of its own
+        if cell["cell_type"] != "markdown":
+            continue
+        matches = list(_EXERCISE.finditer(_source(cell)))
+        if matches:
+            label = re.search(r"^:label:\s*(\S+)", matches[-1]["options"], re.M)
+            return (label[1] if label else ""), matches[-1]["title"].strip()
+    return "", ""
+
+
+def chapter_title(notebook: Path) -> str:
+    """The first ``# heading`` of a notebook (its title on the site)."""
+    for cell in _read(Path(notebook))["cells"]:
+        if cell["cell_type"] == "markdown":
+            heading = re.search(r"^#\s+(.+?)\s*$", _source(cell), re.M)
+            if heading:
+                return heading[1]
+    return Path(notebook).stem
+
+
 def exercises_in(notebook: Path) -> list[Exercise]:
     """Every exercise in a book notebook: a solution cell followed by its ``check(...)`` cell."""
     notebook = Path(notebook)
@@ -151,7 +177,8 @@ def exercises_in(notebook: Path) -> list[Exercise]:
                 continue
             match = _CHECK_CALL.search(_source(later))
             if match:
-                found.append(Exercise(match["id"], match["name"], notebook, i, _source(cell)))
+                label, title = _statement_before(cells, i)
+                found.append(Exercise(match["id"], match["name"], notebook, i, _source(cell), label, title))
                 break
             if has_solution(_source(later)):
                 break

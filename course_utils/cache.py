@@ -44,7 +44,14 @@ def recipe_key(recipe: dict) -> str:
 def load_or_train(name: str, recipe: dict, build: Callable[[], nn.Module],
                   train: Callable[[nn.Module], None]) -> tuple[nn.Module, str]:
     """The model ``build()`` with weights from the cache when ``recipe`` was trained before, else
-    ``train(model)`` here and saved. Returns ``(model in eval mode, how)``, ``how`` saying which."""
+    ``train(model)`` here and saved. Returns ``(model in eval mode, how)``, ``how`` saying which.
+
+    A run with its loops capped (``$COURSE_MAX_STEPS``: a rehearsal, a quick grading run) trains
+    a different, barely trained model: the cap is part of its key, so it never reaches a normal run."""
+    from .train import max_steps
+
+    if max_steps() is not None:
+        recipe = {**recipe, "course_max_steps": max_steps()}
     path = cache_dir() / f"{name}-{recipe_key(recipe)}.pt"
     model = build()
     if path.exists():

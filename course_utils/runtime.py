@@ -16,11 +16,17 @@ import os
 import platform
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 import torch
+
+# tqdm.auto (imported by diffusers, huggingface_hub and the course's progress bars) warns once on
+# stderr where ipywidgets is missing, then falls back to a text bar that works: every chapter
+# imports this module first, so the warning never reaches a page.
+warnings.filterwarnings("ignore", message=r"IProgress not found")
 
 PROFILES = ("fast", "full")
 PROFILE_ENV = "COURSE_PROFILE"
@@ -114,8 +120,6 @@ def progress(iterable, desc: str = "", **kwargs):
     Learners see a live bar in Jupyter and Colab; the site build and the tests switch it off,
     so the rendered page shows results rather than hundreds of progress lines.
     """
-    import warnings
-
     disable = os.environ.get(PROGRESS_ENV, "1").strip() == "0"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tqdm warns when ipywidgets is missing; it still works
@@ -220,14 +224,41 @@ class Runtime:
                    peak_cuda_bytes=torch.cuda.max_memory_allocated() if self.device.type == "cuda" else None)
 
 
+BANNER_CLASS = "course-banner"
+
+
+def show_banner(text: str) -> None:
+    """Print the banner; in a Jupyter kernel also as one styled HTML line (what the site shows).
+
+    The plain text stays in the output (``text/plain``) for terminals and ``nbconvert --to script``.
+    """
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:  # pragma: no cover - IPython ships with every Jupyter
+        get_ipython = lambda: None  # noqa: E731
+    shell = get_ipython()
+    if shell is None or not hasattr(shell, "kernel"):
+        print(text)
+        return
+    import html
+
+    first, _, rest = text.partition("\n")
+    parts = " · ".join(f'<span class="{BANNER_CLASS}-item">{html.escape(p.strip())}</span>'
+                       for p in first.split("|"))
+    versions = f' · <span class="{BANNER_CLASS}-versions">{html.escape(rest)}</span>' if rest else ""
+    display({"text/plain": text, "text/html": f'<div class="{BANNER_CLASS}">{parts}{versions}</div>'}, raw=True)
+
+
 def setup(seed: int = 0, profile: Optional[str] = None, device: Optional[str] = None) -> Runtime:
     """The first cell of every chapter: resolve profile and device, seed, print the banner."""
-    import warnings
-
     chosen_profile, chosen_device = get_profile(profile), get_device(device)
     rt = Runtime(profile=chosen_profile, device=chosen_device, seed=seed,
                  generator=seed_everything(seed, device=chosen_device))
-    print(rt.banner())
+    from course_utils.plot import use_course_style
+
+    use_course_style()
+    show_banner(rt.banner())
     if rt.profile == "full" and rt.device.type == "cpu" and not rehearsal():
         warnings.warn(f"{PROFILE_ENV}=full on the CPU: the full profile is sized for a GPU, and a chapter "
                       f"may take an hour here. Use {PROFILE_ENV}=fast on a CPU.", RuntimeWarning, stacklevel=2)

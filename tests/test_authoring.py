@@ -187,3 +187,35 @@ def test_book_notebooks_are_committed_without_outputs():
         cells = json.loads(nb.read_text())["cells"]
         dirty = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and (c["outputs"] or c["execution_count"])]
         assert not dirty, f"{nb.name}: cells {dirty} carry outputs (strip them before committing)"
+
+
+def test_exercises_know_their_statement_for_the_index(tmp_path):
+    """The site's Exercises page links each exercise to its statement's label, titled as the statement."""
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# 9. A chapter\n\nText."},
+        {"cell_type": "markdown", "metadata": {},
+         "source": "```{exercise} Add one\n:label: ex-add-one\n\nWrite `add_one(x)`.\n```"},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "def add_one(x):\n    ### BEGIN SOLUTION\n    return x + 1\n    ### END SOLUTION"},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": 'check("demo.add_one", add_one)'},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": "def twice(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION"},
+        {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+         "source": 'check("demo.twice", twice)'},
+    ]
+    path = tmp_path / "09_demo.ipynb"
+    path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    first, second = authoring.exercises_in(path)
+    assert (first.id, first.label, first.title) == ("demo.add_one", "ex-add-one", "Add one")
+    # the second exercise has no statement of its own: it does not borrow the first one's
+    assert (second.id, second.label, second.title) == ("demo.twice", "", "")
+    assert authoring.chapter_title(path) == "9. A chapter"
+
+
+def test_every_book_exercise_has_a_labelled_statement():
+    """The Exercises index links to each statement: every exercise needs its own ``:label:``."""
+    exercises = list(authoring.all_exercises().values())
+    labels = [ex.label for ex in exercises]
+    assert all(labels), [ex.id for ex in exercises if not ex.label]
+    assert len(set(labels)) == len(labels), "two exercises share one statement label"

@@ -115,3 +115,44 @@ def test_a_mass_that_finds_no_place_raises(monkeypatch):
     with pytest.raises(RuntimeError, match="no place for a mass"):
         make_mammograms(MammoConfig(n_patients=2, normal_fraction=0.0), seed=0)
     make_mammograms(MammoConfig(n_patients=2, normal_fraction=1.0), seed=0)  # normals need no place
+
+
+def test_context_crops_are_native_and_masked(data):
+    from course_utils.data.mammography import context_crops
+
+    window = 20
+    full, y = context_crops(data, window=window)
+    tight, y2 = context_crops(data, window=window, margin=0.0)
+    has = data["label"] > 0
+    assert full.shape == tight.shape == (int(has.sum()), 1, window, window) and torch.equal(y, y2)
+    # native resolution: the crop is a plain slice of the image (no interpolation)
+    i = int(has.nonzero()[0])
+    x0, y0, x1, y1 = data["boxes"][i][0].tolist()
+    left, top = round((x0 + x1 - window) / 2), round((y0 + y1 - window) / 2)
+    padded = torch.nn.functional.pad(data["images"][i, 0], (window,) * 4)
+    assert torch.equal(full[0, 0], padded[top + window: top + 2 * window, left + window: left + 2 * window])
+    # the tight crop keeps exactly the box's pixels and blanks the rest
+    kept = tight[0, 0] != 0
+    assert kept.sum() == (x1 - x0) * (y1 - y0) and torch.equal(tight[0, 0][kept], full[0, 0][kept])
+    wider, _ = context_crops(data, window=window, margin=2)
+    assert ((wider != 0).sum((1, 2, 3)) > (tight != 0).sum((1, 2, 3))).all()
+    with pytest.raises(ValueError, match="margin"):
+        context_crops(data, margin=-0.1)
+
+
+def test_margin_signal_settings():
+    base = dict(n_patients=6, views=1, malignant_fraction=1.0, image_size=32)
+    faint = make_mammograms(MammoConfig(**base), seed=2)
+    none = make_mammograms(MammoConfig(spicule_contrast=0.0, **base), seed=2)
+    strong = make_mammograms(MammoConfig(spicule_contrast=1.0, spicule_width=1.0, **base), seed=2)
+    ring = lambda d: torch.stack([torch.from_numpy(binary_dilation(m.numpy(), iterations=4) & ~binary_dilation(
+        m.numpy(), iterations=1)) for m in d["masks"]])  # the tissue just outside each mass  # noqa: E731
+    around = lambda d: d["images"][:, 0][ring(d)].mean()  # noqa: E731
+    assert torch.equal(none["masks"], strong["masks"])  # the spicules never change the mask
+    assert around(none) < around(faint) < around(strong) - 0.02  # brighter surroundings with stronger spicules
+    oval = make_mammograms(MammoConfig(shape_cue=0.0, **base), seed=2)
+    assert not torch.equal(oval["images"], faint["images"])
+    with pytest.raises(ValueError, match="shape_cue"):
+        MammoConfig(shape_cue=1.5)
+    with pytest.raises(ValueError, match="spicule"):
+        MammoConfig(spicule_width=0)

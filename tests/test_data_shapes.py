@@ -343,3 +343,24 @@ def test_two_object_relations_agree_with_the_boxes():
 def test_bad_config_raises_a_clear_error(kwargs, message):
     with pytest.raises(ValueError, match=re.escape(message)):
         ShapesConfig(**kwargs)
+
+
+def test_pair_scenes_share_a_cell_or_not_as_asked_and_never_touch():
+    import numpy as np
+
+    from course_utils.data.shapes import make_pair_scene
+    shared_counts = {True: 0, False: 0}
+    for i in range(40):
+        same = i % 2 == 0
+        scene = make_pair_scene(i, same_cell=same, image_size=48, cell=16)
+        b = scene["boxes"]
+        assert b.shape == (2, 4) and scene["labels"].shape == (2,) and scene["image"].shape == (3, 48, 48)
+        assert not (scene["masks"][0] & scene["masks"][1]).any()
+        gap_x = max(b[0, 0], b[1, 0]) - min(b[0, 2], b[1, 2])
+        gap_y = max(b[0, 1], b[1, 1]) - min(b[0, 3], b[1, 3])
+        assert max(gap_x, gap_y) >= 0  # the boxes do not overlap: the objects never touch
+        cells = ((b[:, :2] + b[:, 2:]) / 2 / 16).floor()
+        shared_counts[same] += bool((cells[0] == cells[1]).all())
+    assert shared_counts[True] >= 18 and shared_counts[False] <= 2  # box centres may move under a pixel
+    again = make_pair_scene(3, same_cell=False)
+    assert np.array_equal(again["image"].numpy(), make_pair_scene(3, same_cell=False)["image"].numpy())

@@ -13,6 +13,7 @@ import torch
 from course_utils.authoring import all_exercises
 from course_utils.exercises import run_check
 from course_utils.exercises import attention as checks
+from exercise_support import failed_cases
 from exercise_conditions import (
     also, assert_mistake, case, counts, every_failure_hints, failed, in_messages, not_failed, only,
 )
@@ -101,7 +102,9 @@ def test_sdpa_expectations_do_not_depend_on_the_learners_inputs():
         weights = scores.softmax(dim=-1)
         return weights @ v, weights
 
-    assert run_check(SDPA, scales_q_in_place).passed
+    # only the cases about modifying the inputs fail: the values compared elsewhere are right
+    assert failed_cases(run_check(SDPA, scales_q_in_place)) == [
+        NOT_MODIFIED, GRADIENTS]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +258,58 @@ def test_mask_tokens_is_called_with_keywords_and_a_large_batch():
 # ---------------------------------------------------------------------------------------------
 # The wrong answers: (exercise, answer, texts the learner reads, what else holds)
 # ---------------------------------------------------------------------------------------------
+def sdpa_scales_q_in_place(q, k, v, mask=None):
+    q /= math.sqrt(q.shape[-1])  # right values, but the caller's q is changed
+    scores = q @ k.transpose(-2, -1)
+    if mask is not None:
+        scores = scores.masked_fill(~mask, float("-inf"))
+    weights = scores.softmax(-1)
+    return weights @ v, weights
+
+
+def sdpa_detached_weights(q, k, v, mask=None):
+    out, weights = _reference_sdpa(q, k, v, mask)
+    weights = weights.detach()
+    return weights @ v, weights
+
+
+def sdpa_float32_inside(q, k, v, mask=None):
+    out, weights = _reference_sdpa(q.float(), k.float(), v.float(), mask)
+    return out, weights
+
+
+def mask_unsqueezes_lengths(lengths, max_len, causal=False):
+    lengths.unsqueeze_(-1)  # (B, 1): broadcasts, but the caller's tensor changed shape
+    j, i = torch.arange(max_len), torch.arange(max_len)[:, None]
+    mask = (j < lengths)[:, None, :].expand(-1, max_len, -1)
+    return mask & (j <= i) if causal else mask
+
+
+def mask_longest_sequence(lengths, max_len, causal=False):
+    T = int(lengths.max())  # max_len ignored: wrong when every sequence is padded
+    j, i = torch.arange(T), torch.arange(T)[:, None]
+    mask = (j < lengths[:, None])[:, None, :].expand(-1, T, -1)
+    return mask & (j <= i) if causal else mask
+
+
+def tokens_at_least_one(ids, vocab_size, mask_id, special_ids, generator=None, p=0.15):
+    # "every sequence gets at least one target": not BERT's rule, and wrong for p = 0
+    chosen = _choose(ids, special_ids, generator, p)
+    special = torch.isin(ids, torch.tensor(list(special_ids)))
+    scores = torch.rand(ids.shape, generator=generator).masked_fill(special, 2.0)
+    chosen[torch.arange(len(ids)), scores.argmin(1)] = True
+    return _bert(ids, chosen, vocab_size, mask_id, generator), torch.where(chosen, ids, -100)
+
+
+def tokens_vocab_minus_one(ids, vocab_size, mask_id, special_ids, generator=None, p=0.15):
+    chosen = _choose(ids, special_ids, generator, p)
+    return _bert(ids, chosen, vocab_size - 1, mask_id, generator), torch.where(chosen, ids, -100)
+
+
 PADDED_IN_SDPA = "in F.scaled_dot_product_attention: padded"
+KEY_PADDING = "a key-padding mask of shape (B=2, 1, 1, T_k=6), broadcast over heads and queries"
+NOT_MODIFIED = "q, k, v and mask are not modified"
+GRADIENTS = "gradients reach q, k and v through a causal mask (equal to the reference's)"
 MISTAKES = [
     (SDPA, sdpa_no_scaling, ("weights: values differ", "max |got - expected|", "expected weights[",
                              "got      weights[", "divide Q Kᵀ by √d"), None),
@@ -263,14 +317,17 @@ MISTAKES = [
      failed("every row of the weights sums to 1 (T_q=3, T_k=8, d=16)")),
     (SDPA, sdpa_mask_inverted, (checks.POLARITY_HINT,), also(
         only("random bool mask (B=2, H=3, T_q=5, T_k=6), at least one allowed key per row",
-             "causal mask: a (6, 6) lower-triangular mask broadcast over (B=2, H=2)"),
+             "causal mask: a (6, 6) lower-triangular mask broadcast over (B=2, H=2)", KEY_PADDING,
+             GRADIENTS),
         every_failure_hints(checks.POLARITY_HINT))),
     (SDPA, sdpa_mask_ignored, (checks.IGNORED_HINT,), also(
         only("random bool mask (B=2, H=3, T_q=5, T_k=6), at least one allowed key per row",
-             "causal mask: a (6, 6) lower-triangular mask broadcast over (B=2, H=2)"),
+             "causal mask: a (6, 6) lower-triangular mask broadcast over (B=2, H=2)", KEY_PADDING,
+             GRADIENTS),
         every_failure_hints(checks.IGNORED_HINT))),
     (SDPA, sdpa_output_only, ("expected a tuple of 2 (output, weights), got a tensor of shape (5, 8)",
-                              "return weights @ v, weights"), counts(score=0)),
+                              "return weights @ v, weights"),
+     also(counts(passed=1), not_failed(NOT_MODIFIED))),  # it modifies nothing
     (SDPA, sdpa_weights_transposed, (checks.TRANSPOSED_HINT,),
      case("T_q=4", "shape (2, 7, 4), expected (2, 4, 7) -- the last two dimensions look swapped",
           hint=checks.TRANSPOSED_HINT)),
@@ -290,10 +347,11 @@ MISTAKES = [
         not_failed("no padding, not causal: lengths [4, 4], max_len 4 -> all True"),
         case(PADDED_IN_SDPA, "padding leaks"))),
     (MASK, mask_padded_rows_too, (checks.PADDED_ROWS_HINT,), case(PADDED_IN_SDPA, "NaN", hint=checks.PADDED_ROWS_HINT)),
-    (MASK, mask_inverted, ("polarity is inverted",), counts(passed=1)),  # only the shape/dtype case
+    (MASK, mask_inverted, ("polarity is inverted",), counts(passed=2)),  # shape/dtype, lengths untouched
     (MASK, mask_without_batch, ("mask: shape (4, 4), expected (2, 4, 4) -- the leading dimension (2) is missing",),
      None),
-    (MASK, mask_float, ("mask: dtype torch.float32, expected torch.bool", ".bool()"), counts(passed=0)),
+    (MASK, mask_float, ("mask: dtype torch.float32, expected torch.bool", ".bool()"),
+     counts(passed=1)),  # only `lengths` untouched
 
     (TOKENS, tokens_all_masked, ("100.0 % [MASK], 0.0 % random word, 0.0 % unchanged; expected 80 / 10 / 10 %",),
      in_messages("no chosen token was replaced by a random word")),
@@ -302,12 +360,34 @@ MISTAKES = [
     (TOKENS, tokens_mutates_ids, ("changed `ids` in place", "ids.clone()"), only("`ids` is not modified")),
     (TOKENS, tokens_ignores_generator, ("seeded identically", "generator=generator"),
      only("deterministic: the same seed gives the same output, another seed another output")),
-    (TOKENS, tokens_hard_coded_p, ("not a hard-coded 0.15", "expected 0.300 ±"), counts(failed=1)),
+    (TOKENS, tokens_hard_coded_p, ("not a hard-coded 0.15", "expected 0.300 ±"), counts(failed=3)),  # p = 0.3, and p = 0 and 1
     (TOKENS, tokens_constant_replacement, ("take only 1 different value (7)",), None),
     (TOKENS, tokens_labels_from_inputs, ("but the original id there is",), None),
+
+    (SDPA, sdpa_scales_q_in_place, ("changed `q` in place",),
+     only(NOT_MODIFIED, GRADIENTS)),  # in-place on a leaf
+    (SDPA, sdpa_detached_weights, ("no .detach()",), only(GRADIENTS)),
+    (SDPA, sdpa_float32_inside, ("dtype torch.float32, expected torch.float64",),
+     only("float64 inputs give float64 output and weights", GRADIENTS)),
+    (MASK, mask_unsqueezes_lengths, ("changed `lengths` in place",), only("`lengths` is not modified")),
+    (MASK, mask_longest_sequence, ("expected (2, 5, 5)",),
+     only("every sequence padded (max_len beyond the longest): lengths [2, 3], max_len 5, causal")),
+    (TOKENS, tokens_at_least_one, ("with p = 0",), only("p = 0: nothing is chosen (labels all -100, inputs == ids)")),
+    (TOKENS, tokens_vocab_minus_one, ("[11]", "upper bound is excluded"),
+     only("random words reach every ordinary word id up to vocab_size - 1 (vocab_size = 12, p = 0.5)")),
 ]
 
 
 @pytest.mark.parametrize("exercise, answer, expected, holds", MISTAKES, ids=[row[1].__name__ for row in MISTAKES])
 def test_wrong_answer_fails_with_its_hint(exercise, answer, expected, holds):
     assert_mistake(exercise, answer, expected, holds)
+
+
+def test_the_packages_references_pass_the_checks():
+    """The functions a chapter falls back on when an exercise is skipped are correct answers."""
+    from course_utils.models.attention import attention_mask, scaled_dot_product_attention
+    from course_utils.models.bert import mask_tokens
+
+    assert run_check(SDPA, scaled_dot_product_attention).passed
+    assert run_check(MASK, attention_mask).passed
+    assert run_check(TOKENS, mask_tokens).passed

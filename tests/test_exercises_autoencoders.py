@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.exercises import run_check
+from exercise_conditions import assert_mistake, case
 from exercise_support import book, failed_cases, failure  # noqa: F401  (book: a fixture)
 
 
@@ -171,3 +172,78 @@ def dice_bool_arithmetic(pred, target, eps=1e-6):
 def test_dice_mistakes(answer, expected):
     result, text = failure("autoencoders.dice", answer)
     assert expected in text
+
+
+# --- the cases for gradient flow, stability, edges, dtype and in-place changes ---------------------
+def reparam_sigma_detached(mu, logvar, generator=None):
+    eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+    return mu + torch.exp(0.5 * logvar).detach() * eps  # the same value, no gradient to log σ²
+
+
+def reparam_in_place(mu, logvar, generator=None):
+    eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+    return mu.add_(torch.exp(0.5 * logvar) * eps) if not mu.requires_grad else mu + torch.exp(0.5 * logvar) * eps
+
+
+def reparam_float32(mu, logvar, generator=None):
+    eps = torch.randn(mu.shape, generator=generator).to(mu.device)
+    return (mu + torch.exp(0.5 * logvar) * eps).float()
+
+
+def vae_kl_detached(logits, x, mu, logvar):
+    bce, kl = _parts(logits, x, mu, logvar)
+    return (bce.sum(1) + kl.sum(1).detach()).mean()
+
+
+def vae_naive_log_sigmoid(logits, x, mu, logvar):
+    p = torch.sigmoid(logits)
+    bce = -(x * torch.log(p) + (1 - x) * torch.log(1 - p))
+    _, kl = _parts(logits, x, mu, logvar)
+    return (bce.sum(1) + kl.sum(1)).mean()
+
+
+def vae_in_place(logits, x, mu, logvar):
+    bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+    var = logvar.exp_() if not logvar.requires_grad else logvar.exp()
+    kl = -0.5 * (1 + torch.log(var) - mu.pow(2) - var)
+    return (bce.sum(1) + kl.sum(1)).mean()
+
+
+def dice_in_place(pred, target, eps=1e-6):
+    pred, target = pred.float(), target.float()
+    pred *= target  # overwrites a float input
+    return (2 * pred.sum((-2, -1)) + eps) / (pred.sum((-2, -1)) + target.sum((-2, -1)) + eps)
+
+
+def dice_no_default_eps(pred, target, eps=0.0):
+    pred, target = pred.float(), target.float()
+    return (2 * (pred * target).sum((-2, -1)) + eps) / (pred.sum((-2, -1)) + target.sum((-2, -1)) + eps)
+
+
+def concat_round_offset(up, skip):
+    h, w = up.shape[-2:]
+    top, left = round((skip.shape[-2] - h) / 2), round((skip.shape[-1] - w) / 2)
+    return torch.cat([up, skip[:, :, top:top + h, left:left + w]], dim=1)
+
+
+def concat_float32(up, skip):
+    h, w = up.shape[-2:]
+    top, left = (skip.shape[-2] - h) // 2, (skip.shape[-1] - w) // 2
+    return torch.cat([up, skip[:, :, top:top + h, left:left + w]], dim=1).float()
+
+
+@pytest.mark.parametrize("exercise, answer, case_name", [
+    ("autoencoders.reparameterize", reparam_sigma_detached, "gradients reach μ and log σ²"),
+    ("autoencoders.reparameterize", reparam_in_place, "left unchanged"),
+    ("autoencoders.reparameterize", reparam_float32, "float64"),
+    ("autoencoders.vae_loss", vae_kl_detached, "gradients with respect to logits"),
+    ("autoencoders.vae_loss", vae_naive_log_sigmoid, "saturated logits"),
+    ("autoencoders.vae_loss", vae_in_place, "left unchanged"),
+    ("autoencoders.dice", dice_in_place, "left unchanged"),
+    ("autoencoders.dice", dice_no_default_eps, "default eps"),
+    ("autoencoders.crop_and_concat", concat_round_offset, "one extra row and three extra columns"),
+    ("autoencoders.crop_and_concat", concat_float32, "one extra row"),
+])
+def test_new_cases_catch_their_mistakes(exercise, answer, case_name):
+    assert_mistake(exercise, answer, (), holds=case(case_name))  # the targeted case fails
+

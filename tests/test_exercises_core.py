@@ -352,3 +352,67 @@ def test_helpers_fail_and_describe_value():
     with pytest.raises(Exception, match=r"mask: differs from the expected value at 1 of 4 positions \(first at \[1, 0\]\)"):
         expect_tensor(torch.tensor([[True, False], [False, True]]),
                       torch.tensor([[True, False], [True, True]]), name="mask")
+
+
+# ---------------------------------------------------------------------------------------------
+# learner_or_reference and progress: what this kernel's checks remember
+# ---------------------------------------------------------------------------------------------
+def reference_double(x):
+    return x * 2
+
+
+def test_learner_or_reference_uses_the_learners_function_only_after_its_check_passed(reg, capsys):
+    # never checked: the reference, saying why
+    assert reg.learner_or_reference("demo.double", double, reference_double) is reference_double
+    assert capsys.readouterr().out.strip() == ("Using the course's `reference_double` here: your `double`: "
+                                               "its check has not been run (exercise demo.double).")
+    # a failed check: the reference
+    def add_two(x):
+        return x + 2
+
+    reg.run_check("demo.double", add_two)
+    assert reg.learner_or_reference("demo.double", add_two, reference_double) is reference_double
+    assert "its check has not passed yet" in capsys.readouterr().out
+    # passed: the learner's own function
+    reg.run_check("demo.double", double)
+    assert reg.learner_or_reference("demo.double", double, reference_double) is double
+    assert capsys.readouterr().out.strip() == "Using your `double` (its check passed)."
+
+    # redefined after it passed: unchecked, so the reference
+    def double_again(x):  # noqa: E306 -- the learner ran the exercise cell once more
+        return x + x
+
+    assert reg.learner_or_reference("demo.double", double_again, reference_double) is reference_double
+    assert "it changed after its check passed" in capsys.readouterr().out
+    # the latest check counts: a later failure takes the learner's function away again
+    reg.run_check("demo.double", add_two)
+    assert reg.learner_or_reference("demo.double", double, reference_double) is reference_double
+
+
+def test_learner_or_reference_with_an_unknown_id_lists_the_known_ones(reg):
+    with pytest.raises(UnknownExercise, match="demo.double"):
+        reg.learner_or_reference("demo.dubble", double, reference_double)
+
+
+def test_progress_table_passed_failed_not_tried(reg):
+    assert [r[1] for r in reg.progress().rows] == ["not tried"] * 3  # nothing run: every exercise
+    reg.run_check("demo.double", double)
+    reg.run_check("demo.split", lambda x, k: (x[:k], x[:k]))
+    table = reg.progress()  # inferred: the chapter of the exercises run so far ("demo")
+    assert [(i, s) for i, s, _ in table.rows] == [("demo.double", "passed"), ("demo.split", "failed")]
+    assert table.rows[1][2] == "1 of 2 cases passed"
+    assert table.counts() == {"passed": 1, "failed": 1, "not tried": 0}
+    text = str(table)
+    assert "demo.double" in text and "passed" in text and "1 of 2 exercises passed, 1 failed" in text
+    html = table._repr_html_()
+    assert html.startswith("<table>") and "<code>demo.split</code>" in html and "failed" in html
+    other = reg.progress("other")
+    assert other.rows == [("other.pi", "not tried", "no check run in this kernel")]
+    with pytest.raises(UnknownExercise, match="Chapters: demo, other"):
+        reg.progress("nope")
+
+
+def test_progress_of_the_package(capsys):
+    table = exercises.progress("attention")
+    assert [r[0] for r in table.rows] == exercises.list_exercises("attention")
+    assert {r[1] for r in table.rows} <= {"passed", "failed", "not tried"}

@@ -5,7 +5,7 @@ import torch
 from torchvision.ops import box_iou
 
 from course_utils.exercises import run_check
-from exercise_support import book, failed_cases, failure  # noqa: F401  (book: a fixture)
+from exercise_support import assert_fails_case, book, failed_cases, failure  # noqa: F401  (book: a fixture)
 
 
 # --- iou -----------------------------------------------------------------------------------------
@@ -140,3 +140,104 @@ def encode_first_wins(boxes, labels, grid, image_size, num_classes):
 def test_encode_yolo_target_mistakes(answer, expected):
     result, text = failure("detection.encode_yolo_target", answer)
     assert expected in text
+
+
+
+# --- boundaries, empty input, dtype, inputs not modified ---------------------------------------
+def iou_in_place(a, b):  # turns a into widths/heights in place
+    a[:, 2:] -= a[:, :2]
+    a[:, 2:] += a[:, :2]
+    a += 0.5
+    return _iou(a - 0.5, b)
+
+
+def nms_geq(boxes, scores, labels, thr):  # suppresses at IoU == threshold too
+    return _greedy(boxes, scores, labels, thr, strict=False)
+
+
+def nms_float_when_empty(boxes, scores, labels, thr):  # torch.tensor([]) is float32
+    keep = _greedy(boxes, scores, labels, thr).tolist()
+    return torch.tensor(keep) if not keep else torch.tensor(keep, dtype=torch.long)
+
+
+def nms_int32(boxes, scores, labels, thr):
+    return _greedy(boxes, scores, labels, thr).int()
+
+
+def nms_overwrites_scores(boxes, scores, labels, thr):  # marks suppressed boxes in the caller's scores
+    keep = _greedy(boxes, scores, labels, thr)
+    scores[:] = -1.0
+    return keep
+
+
+def encode_no_clamp(boxes, labels, grid, image_size, num_classes):
+    s = image_size / grid
+    t = torch.zeros(grid, grid, 5 + num_classes)
+    for (x0, y0, x1, y1), label in zip(boxes.tolist(), labels.tolist()):
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        col, row = int(cx // s), int(cy // s)
+        t[row, col] = 0
+        t[row, col, :5] = torch.tensor([cx / s - col, cy / s - row, (x1 - x0) / image_size, (y1 - y0) / image_size, 1])
+        t[row, col, 5 + label] = 1.0
+    return t
+
+
+def encode_integer_cell(boxes, labels, grid, image_size, num_classes):  # s = image_size // grid
+    return _encode(boxes, labels, grid, (image_size // grid) * grid, num_classes) if image_size % grid == 0 \
+        else _encode_with_cell(boxes, labels, grid, image_size, num_classes, image_size // grid)
+
+
+def _encode_with_cell(boxes, labels, grid, image_size, num_classes, s):
+    t = torch.zeros(grid, grid, 5 + num_classes)
+    for (x0, y0, x1, y1), label in zip(boxes.tolist(), labels.tolist()):
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        col, row = min(int(cx // s), grid - 1), min(int(cy // s), grid - 1)
+        t[row, col] = 0
+        t[row, col, :5] = torch.tensor([cx / s - col, cy / s - row, (x1 - x0) / image_size, (y1 - y0) / image_size, 1])
+        t[row, col, 5 + label] = 1.0
+    return t
+
+
+def encode_ceil_minus_one(boxes, labels, grid, image_size, num_classes):  # a border goes to the left cell
+    import math
+    s = image_size / grid
+    t = torch.zeros(grid, grid, 5 + num_classes)
+    for (x0, y0, x1, y1), label in zip(boxes.tolist(), labels.tolist()):
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        col = min(max(math.ceil(cx / s) - 1, 0), grid - 1)
+        row = min(max(math.ceil(cy / s) - 1, 0), grid - 1)
+        t[row, col] = 0
+        t[row, col, :5] = torch.tensor([cx / s - col, cy / s - row, (x1 - x0) / image_size, (y1 - y0) / image_size, 1])
+        t[row, col, 5 + label] = 1.0
+    return t
+
+
+@pytest.mark.parametrize("exercise_id, answer, expected_case", [
+    ("detection.iou", iou_in_place, "not modified"),
+    ("detection.nms", nms_geq, "IoU exactly at the threshold"),
+    ("detection.nms", nms_float_when_empty, "N = 0"),
+    ("detection.nms", nms_int32, "5 clusters"),
+    ("detection.nms", nms_overwrites_scores, "not modified"),
+    ("detection.encode_yolo_target", encode_no_clamp, "right edge"),
+    ("detection.encode_yolo_target", encode_integer_cell, "not an integer"),
+    ("detection.encode_yolo_target", encode_ceil_minus_one, "border between two cells"),
+])
+def test_new_boundary_cases_catch_their_mistakes(exercise_id, answer, expected_case):
+    assert_fails_case(exercise_id, answer, expected_case)
+
+
+def test_alternative_answers_pass():
+    import importlib.util
+    from pathlib import Path
+    for module in ("detection", "gans"):
+        path = Path(__file__).parent / "alternatives" / f"{module}.py"
+        spec = importlib.util.spec_from_file_location(f"alternatives_{module}", path)
+        alternatives = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(alternatives)
+        for exercise_id, sources in alternatives.ALTERNATIVES.items():
+            assert len(sources) >= 2, exercise_id
+            for source in sources:
+                namespace = {}
+                exec(source, namespace)
+                result = run_check(exercise_id, namespace[exercise_id.split(".")[1]])
+                assert result.passed, (exercise_id, result.messages)

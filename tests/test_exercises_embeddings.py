@@ -110,7 +110,7 @@ def clip_detached(img, txt, logit_scale):
     (clip_no_normalisation, "Normalise the features"),
     (clip_sum, "Average the two directions"),
     (clip_exp_twice, "already exp(s)"),
-    (clip_detached, "no gradient can flow"),
+    (clip_detached, "no gradient reaches the image features"),
 ])
 def test_clip_loss_mistakes(answer, expected):
     _, text = failure("embeddings.clip_loss", answer)
@@ -140,12 +140,15 @@ def test_clip_loss_reference_passes_the_fake_cuda_case(book):
     assert result.passed and [c.name for c in result.cases][-1].startswith("features on a GPU")
 
 
-def test_clip_loss_that_reads_the_scale_is_not_failed_for_it_on_fake_cuda():
-    def with_item(img, txt, logit_scale):  # reads a value: fake tensors have none; the other cases check values
+def test_clip_loss_that_reads_the_scale_fails_only_for_the_temperature_gradient():
+    def with_item(img, txt, logit_scale):  # .item(): the value is right, the learned temperature gets no gradient
         logits, labels = _logits(img, txt, logit_scale.item()), torch.arange(len(img), device=img.device)
         return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
-    assert run_check("embeddings.clip_loss", with_item).passed
+    result, text = failure("embeddings.clip_loss", with_item)
+    # not failed on fake CUDA (it reads a value there, which fake tensors have not): only for the gradient
+    assert failed_cases(result) == ["gradients w.r.t. the image features, the text features and logit_scale"]
+    assert "no gradient reaches the logit_scale" in text and "temperature is learned" in text
 
 
 # --- zero_shot_classifier -----------------------------------------------------------------------
@@ -188,3 +191,83 @@ def test_zero_shot_classifier_mistakes(answer, expected):
 def test_zero_shot_dot_products_fail_on_long_class_vectors():
     result, _ = failure("embeddings.zero_shot_classifier", zs_dot)
     assert any("very different lengths" in c for c in failed_cases(result))
+
+
+# --- new cases: boundaries, inputs not modified, gradients, dtype, ties ---------------------------
+def sg_modifies_ids(ids, window):
+    pairs = [(ids[i], ids[j]) for i in range(len(ids))
+             for j in range(max(0, i - window), min(len(ids), i + window + 1)) if j != i]
+    ids.clear()  # empties the caller's list
+    return torch.tensor(pairs, dtype=torch.long).reshape(-1, 2)
+
+
+def sg_no_reshape(ids, window):
+    pairs = [(ids[i], ids[j]) for i in range(len(ids))
+             for j in range(max(0, i - window), min(len(ids), i + window + 1)) if j != i]
+    return torch.tensor(pairs, dtype=torch.long)  # shape (0,) when there are no pairs
+
+
+def clip_in_place(img, txt, logit_scale):
+    img /= img.norm(dim=-1, keepdim=True)
+    txt /= txt.norm(dim=-1, keepdim=True)
+    logits, labels = logit_scale * img @ txt.T, torch.arange(len(img), device=img.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def clip_text_detached(img, txt, logit_scale):
+    logits, labels = _logits(img, txt.detach(), logit_scale), torch.arange(len(img), device=img.device)
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
+
+
+def zs_float64(img, txt):
+    sims = F.normalize(img.double(), dim=-1) @ F.normalize(txt.double(), dim=-1).T
+    return sims, sims.argmax(1)
+
+
+def zs_last_on_tie(img, txt):
+    sims = F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).T
+    return sims, sims.shape[1] - 1 - sims.flip(1).argmax(1)
+
+
+def zs_row_loop(img, txt):
+    sims = F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).T
+    return sims, torch.stack([row.argmax() for row in sims])  # fails on no images
+
+
+def zs_in_place(img, txt):
+    img /= img.norm(dim=-1, keepdim=True)
+    txt /= txt.norm(dim=-1, keepdim=True)
+    sims = img @ txt.T
+    return sims, sims.argmax(1)
+
+
+@pytest.mark.parametrize("exercise_id, answer, case, expected", [
+    ("embeddings.skipgram_pairs", sg_modifies_ids, "5 words, window 1", "ids was modified"),
+    ("embeddings.skipgram_pairs", sg_no_reshape, "an empty sentence: no pairs, shape (0, 2)", "reshape(-1, 2)"),
+    ("embeddings.clip_loss", clip_in_place, "the inputs are not modified", "the inputs are not modified"),
+    ("embeddings.clip_loss", clip_text_detached,
+     "gradients w.r.t. the image features, the text features and logit_scale", "no gradient reaches the text"),
+    ("embeddings.zero_shot_classifier", zs_float64, "8 images, 3 classes, 5-D, class vectors of very different lengths",
+     "dtype torch.float64"),
+    ("embeddings.zero_shot_classifier", zs_last_on_tie,
+     "a tie: two identical class prompts (1 and 3), the image matches both -- the lower index wins", "lowest"),
+    ("embeddings.zero_shot_classifier", zs_row_loop, "no images (N = 0): similarities (0, K), predictions (0,)",
+     "raised"),
+    ("embeddings.zero_shot_classifier", zs_in_place, "the inputs are not modified", "not in place"),
+])
+def test_new_cases_catch_their_mistakes(exercise_id, answer, case, expected):
+    result, text = failure(exercise_id, answer)
+    assert case in failed_cases(result)
+    assert expected in text
+
+
+def test_alternative_correct_answers_pass():
+    from alternatives.embeddings import ALTERNATIVES
+
+    for exercise_id, sources in ALTERNATIVES.items():
+        assert len(sources) >= 2
+        for source in sources:
+            namespace = {}
+            exec(source, namespace)
+            result = run_check(exercise_id, namespace[exercise_id.split(".")[1]])
+            assert result.passed, (exercise_id, source, result.messages)

@@ -4,7 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from exercise_support import book, failure  # noqa: F401  (book: a fixture)
+from course_utils.exercises import run_check
+from exercise_support import assert_fails_case, book, failed_cases, failure  # noqa: F401  (book: a fixture)
 
 bce = F.binary_cross_entropy_with_logits
 
@@ -135,8 +136,82 @@ def rf_float(layers):
     (rf_strides_after, "*before* layer l"),
     (rf_inclusive, "earlier layers only"),
     (rf_sum_kernels, "receptive field: expected 70"),
-    (rf_float, "expected an int"),
 ])
 def test_receptive_field_mistakes(answer, expected):
     _, text = failure("gans.patchgan_receptive_field", answer)
     assert expected in text
+
+
+def test_receptive_field_accepts_an_int_or_an_integral_float():
+    assert run_check("gans.patchgan_receptive_field", rf_float).passed  # 70.0 is a reasonable reading
+
+
+def rf_text(layers):
+    return str(rf_inclusive(layers))
+
+
+def rf_non_integral(layers):  # a stray division: not a whole number of pixels
+    return rf_float(layers) / 1.5
+
+
+@pytest.mark.parametrize("answer, expected", [
+    (rf_text, "expected a number of pixels"),
+    (rf_non_integral, "whole number of pixels"),
+])
+def test_receptive_field_type_mistakes(answer, expected):
+    _, text = failure("gans.patchgan_receptive_field", answer)
+    assert expected in text
+
+
+def rf_pops(layers):  # consumes the caller's list
+    r, jump = 1, 1
+    while layers:
+        k, s = layers.pop(0)
+        r += (k - 1) * jump
+        jump *= s
+    return r
+
+
+def test_receptive_field_must_not_modify_the_list():
+    result, text = failure("gans.patchgan_receptive_field", rf_pops)
+    assert "changed the list of layers" in text
+
+
+# --- the families of the new cases: gradient flow and saturated logits ---------------------------
+def d_loss_detached_output(D, real, fake):  # D(fake).detach(): the fake term never trains D
+    bce = F.binary_cross_entropy_with_logits
+    lr, lf = D(real), D(fake).detach()
+    return bce(lr, torch.ones_like(lr)) + bce(lf, torch.zeros_like(lf))
+
+
+def d_loss_real_under_no_grad(D, real, fake):  # the real term computed under no_grad
+    bce = F.binary_cross_entropy_with_logits
+    with torch.no_grad():
+        lr = D(real)
+    lf = D(fake.detach())
+    return bce(lr, torch.ones_like(lr)) + bce(lf, torch.zeros_like(lf))
+
+
+def d_loss_naive_log(D, real, fake):  # log(sigmoid(.)): -inf on saturated logits
+    return -(torch.log(torch.sigmoid(D(real))).mean() + torch.log(1 - torch.sigmoid(D(fake.detach()))).mean())
+
+
+def g_loss_naive_log(D, fake):
+    return -torch.log(torch.sigmoid(D(fake))).mean()
+
+
+def g_loss_value_from_detached(D, fake):  # right value, gradient of a different loss
+    logits = D(fake)
+    value = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+    return value.detach() + (logits - logits.detach()).mean() * 0.5
+
+
+@pytest.mark.parametrize("exercise_id, answer, expected", [
+    ("gans.discriminator_loss", d_loss_detached_output, "both terms reach"),
+    ("gans.discriminator_loss", d_loss_real_under_no_grad, "both terms reach"),
+    ("gans.discriminator_loss", d_loss_naive_log, "saturated logits"),
+    ("gans.generator_loss", g_loss_naive_log, "saturated logits"),
+    ("gans.generator_loss", g_loss_value_from_detached, "G's gradients"),
+])
+def test_gradient_and_saturation_cases(exercise_id, answer, expected):
+    assert_fails_case(exercise_id, answer, expected)

@@ -49,3 +49,12 @@ def test_errors():
         froc_from_marks([0.5, 0.4], [True], n_lesions=1, n_images=1)
     with pytest.raises(ValueError, match="predictions"):
         froc([], [{"boxes": torch.zeros(0, 4)}])
+
+
+def test_sensitivity_at_fp_is_one_point_of_the_curve():
+    from course_utils.metrics.froc import sensitivity_at_fp
+
+    scores, hits = torch.tensor([0.9, 0.7, 0.7, 0.2]), torch.tensor([True, True, False, True])
+    assert sensitivity_at_fp(scores, hits, 3, 1, 0.0) == pytest.approx(1 / 3)  # the tie brings its FP along
+    assert sensitivity_at_fp(scores, hits, 3, 1, 1.0) == pytest.approx(1.0)
+    assert sensitivity_at_fp(torch.zeros(0), torch.zeros(0, dtype=torch.bool), 2, 1, 1.0) == 0.0

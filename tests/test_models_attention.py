@@ -375,3 +375,20 @@ def test_parameter_count():
     per_block = 2 * (2 * d) + (3 * d * d + 3 * d) + (d * d + d) + (d * m + m) + (m * d + d)
     assert config.d_mlp == 4 * C
     assert encoder.num_parameters() == count_parameters(encoder) == 2 * per_block + 2 * d
+
+
+def test_sinusoidal_positions_formula_and_relative_dot_products():
+    from course_utils.models.transformer import sinusoidal_positions
+
+    pe = sinusoidal_positions(50, 8)  # (T, d)
+    assert pe.shape == (50, 8)
+    pos, i = 7, 1  # dimensions 2i and 2i+1 share the frequency 10000^(-2i/d)
+    angle = torch.tensor(pos / 10_000 ** (2 * i / 8))
+    torch.testing.assert_close(pe[pos, 2 * i], angle.sin())
+    torch.testing.assert_close(pe[pos, 2 * i + 1], angle.cos())
+    similarity = pe @ pe.T  # PE[p] . PE[q] depends on q - p only
+    for offset in (1, 5, 20):
+        d = similarity.diagonal(offset)
+        torch.testing.assert_close(d, d[0].expand_as(d), atol=1e-4, rtol=0)
+    with pytest.raises(ValueError, match="even"):
+        sinusoidal_positions(4, 7)

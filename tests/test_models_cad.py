@@ -114,3 +114,14 @@ def test_anomaly_map_in_chunks_equals_one_batch():
     for a, b in zip(whole, chunked):
         torch.testing.assert_close(a, b)
     assert whole[0].device.type == "cpu" and whole[1].shape == (7,)
+
+
+def test_train_binary_takes_a_loss_function():
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(40, 1, 8, 8, generator=g), (torch.rand(40, generator=g) < 0.3).long()
+    runs = []
+    for kind in ("focal", lambda z, t, **kw: binary_loss(z, t, "focal", **kw)):  # the same loss, two ways
+        torch.manual_seed(0)
+        m = crop_classifier(width=4)
+        runs.append(train_binary(m, x, y, kind, steps=5, seed=0, alpha=0.75, gamma=2.0).loss)
+    assert runs[0] == runs[1]

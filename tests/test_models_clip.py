@@ -177,3 +177,15 @@ def test_encoders_give_unit_embeddings_in_chunks(model):
         torch.testing.assert_close(image_embeddings, model.encode_image(images, normalize=True))
         tokens = tiny_clip.get_tokenizer(SMALL)(texts)
         torch.testing.assert_close(text_embeddings, model.encode_text(tokens, normalize=True))
+
+
+def test_zero_shot_classify_is_cosine_argmax_with_the_first_class_on_ties():
+    g = torch.Generator().manual_seed(0)
+    txt = torch.randn(4, 6, generator=g) * torch.tensor([0.1, 1.0, 10.0, 1.0])[:, None]
+    txt[3] = txt[1]  # a tie between classes 1 and 3
+    img = torch.cat([3 * txt[1:2], torch.randn(5, 6, generator=g)])
+    sims, pred = tiny_clip.zero_shot_classify(img, txt)
+    expected = F.normalize(img, dim=-1) @ F.normalize(txt, dim=-1).T
+    torch.testing.assert_close(sims, expected)
+    assert pred.dtype == torch.long and pred[0] == 1
+    assert torch.equal(pred, expected.argmax(1))

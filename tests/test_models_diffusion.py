@@ -203,3 +203,29 @@ def test_build_pixel_unet_attention_only_at_low_resolution():
     assert out.shape == (2, 1, 16, 16)
     with pytest.raises(ValueError, match="divisible"):
         build_pixel_unet(10, 1, (8, 16, 16))
+
+
+def test_ddpm_step_with_given_noise_equals_the_drawn_one():
+    schedule = NoiseSchedule(100, scaled=True)
+    g = torch.Generator().manual_seed(0)
+    eps, x_t = torch.randn(2, 1, 4, 4, generator=g), torch.randn(2, 1, 4, 4, generator=g)
+    for variance in ("small", "large"):
+        drawn = ddpm_step(eps, 40, x_t, schedule, torch.Generator().manual_seed(3), variance=variance)
+        z = torch.randn(x_t.shape, generator=torch.Generator().manual_seed(3))
+        torch.testing.assert_close(ddpm_step(eps, 40, x_t, schedule, variance=variance, noise=z), drawn)
+    with pytest.raises(ValueError, match="shape of x_t"):
+        ddpm_step(eps, 40, x_t, schedule, noise=torch.randn(3))
+
+
+def test_train_denoiser_uses_the_given_noising_function():
+    schedule = NoiseSchedule(50, scaled=True)
+    data = torch.randn(16, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    calls = []
+
+    def noising(x0, t, noise):
+        calls.append(t.shape)
+        return q_sample(x0, t, noise, schedule)
+
+    net = nn.Conv2d(1, 1, 3, padding=1)
+    train_denoiser(net, data, schedule, 2, model_fn=lambda x, t, c: net(x), noising=noising, batch_size=4)
+    assert calls == [(4,), (4,)]

@@ -138,3 +138,25 @@ def test_train_gan_honours_the_step_cap(monkeypatch):
     assert history.steps == len(history["d_loss"]) == 3
     with pytest.raises(ValueError, match="images"):
         train_gan(G, D, torch.rand(10, 64), 2)
+
+
+def test_train_gan_takes_the_exercise_form_of_the_losses():
+    """A learner's losses of the form d_loss(D, real, fake), g_loss(D, fake) train exactly as the package's."""
+    import torch.nn.functional as F
+
+    from course_utils.models.gan import train_gan
+
+    def my_d_loss(D, real, fake):
+        return F.softplus(-D(real)).mean() + F.softplus(D(fake.detach())).mean()
+
+    def my_g_loss(D, fake):
+        return F.softplus(-D(fake)).mean()
+
+    images = torch.rand(32, 1, 16, 16) * 2 - 1
+    histories = []
+    for losses in ({}, {"d_loss": my_d_loss, "g_loss": my_g_loss}):
+        torch.manual_seed(0)
+        G, D = build_gan(GANConfig(image_size=16, latent_dim=8, width=8))
+        histories.append(train_gan(G, D, images, 3, batch_size=8, seed=0, device="cpu", **losses))
+    assert histories[0]["d_loss"] == pytest.approx(histories[1]["d_loss"], rel=1e-5)
+    assert histories[0]["g_loss"] == pytest.approx(histories[1]["g_loss"], rel=1e-5)

@@ -98,3 +98,14 @@ def test_load_or_train_clip_loads_a_matching_saved_model(tmp_path, monkeypatch):
     _, _, how = load_or_train_clip(tmp_path / "missing")
     assert how.startswith("trained here") and "FileNotFoundError" in how
     assert calls == [TinyClipConfig(), TinyClipConfig()]
+
+
+def test_scale_latents_gives_unit_standard_deviation_and_its_factor():
+    from course_utils.models.latent import scale_latents
+
+    z = 2.0 + 3.0 * torch.randn(64, 4, 4, 4, generator=torch.Generator().manual_seed(0))
+    before = z.clone()
+    scaled, factor = scale_latents(z)
+    assert isinstance(factor, float) and torch.equal(z, before)
+    assert abs(scaled.std().item() - 1) < 1e-5
+    torch.testing.assert_close(scaled / factor, z)

@@ -102,3 +102,15 @@ def test_overfits_one_segmentation_batch():
         opt.step()
     model.eval()
     assert (model(x).argmax(1) == target).float().mean() > 0.95
+
+
+def test_crop_and_concat_centre_crops_and_passes_the_exercise_check():
+    from course_utils.exercises import run_check
+    from course_utils.models.unet import crop_and_concat
+    up, skip = torch.randn(2, 3, 5, 6), torch.arange(2 * 4 * 8 * 9.0).reshape(2, 4, 8, 9)
+    out = crop_and_concat(up, skip)
+    assert out.shape == (2, 7, 5, 6)
+    assert torch.equal(out[:, :3], up) and torch.equal(out[:, 3:], skip[:, :, 1:6, 1:7])  # (8-5)//2, (9-6)//2
+    assert run_check("autoencoders.crop_and_concat", crop_and_concat).passed
+    with pytest.raises(ValueError, match="at least as large"):
+        crop_and_concat(torch.zeros(1, 1, 8, 8), torch.zeros(1, 1, 4, 4))

@@ -98,3 +98,17 @@ def test_short_training_learns_analogies():
                                  lr=0.02, device="cpu")
     assert history.steps == 300 and history.mean(last=20) < 0.5 * history.loss[0]
     assert w2v.analogy_accuracy(model.vectors, vocab, analogies("capital")) > 0.5
+
+
+def test_make_examples_takes_a_learners_pairs_function_in_any_row_order():
+    sentences = [[5, 6, 7, 8], [9], [10, 11]]
+    config = w2v.Word2VecConfig(vocab_size=20, dim=4, window=2, mode="skipgram")
+
+    def reversed_rows(ids, window):
+        return w2v.skipgram_pairs(ids, window).flip(0)
+
+    inputs, targets = w2v.make_examples(sentences, config)
+    inputs_r, targets_r = w2v.make_examples(sentences, config, pairs_fn=reversed_rows)
+    pairs = sorted(zip(inputs.tolist(), targets.tolist()))
+    assert pairs == sorted(zip(inputs_r.tolist(), targets_r.tolist()))
+    assert len(pairs) == 10 + 2  # 4 words, window 2: 10 pairs; 2 words: 2; 1 word: none

@@ -73,3 +73,21 @@ def test_bad_config_and_input():
         yolo_loss(torch.zeros(1, 6, 6, 8), torch.zeros(1, 6, 6, 7))
     with pytest.raises(ValueError, match="labels must be"):
         encode_targets([torch.tensor([[0.0, 0, 5, 5]])], [torch.tensor([3])], 6, 48, 3)
+
+
+def test_encode_target_is_one_image_of_encode_targets_and_decode_takes_any_nms():
+    from course_utils.models.yolo import encode_target
+    scene = ShapesDataset(ShapesConfig(image_size=48, min_objects=2, max_objects=3), 1, seed=3)[0]
+    one = encode_target(scene["boxes"], scene["labels"], 6, 48, 3)
+    assert torch.equal(one, encode_targets([scene["boxes"]], [scene["labels"]], 6, 48, 3)[0])
+    pred = torch.randn(2, 6, 6, 8, generator=torch.Generator().manual_seed(0))
+    calls = []
+
+    def counting_nms(boxes, scores, labels, thr):
+        calls.append(len(boxes))
+        return nms_per_class(boxes, scores, labels, thr)
+
+    ours, default = decode(pred, 48, 0.05, nms=counting_nms), decode(pred, 48, 0.05)
+    assert len(calls) == 2
+    for a, b in zip(ours, default):
+        assert torch.equal(a["boxes"], b["boxes"]) and torch.equal(a["labels"], b["labels"])

@@ -17,6 +17,7 @@
 * ``fashion_mnist`` -- the lecture's Fashion-MNIST, opt-in: reads the IDX files from a local folder,
   downloads them only with ``COURSE_ONLINE=1``.
 * ``medmnist`` -- MedMNIST (BreastMNIST, PneumoniaMNIST) from the official ``.npz`` files, opt-in.
+* ``splits`` -- ``patient_split``: train/test indices with every patient's images on one side.
 """
 from course_utils.data.corpus import (
     CorpusConfig,
@@ -50,3 +51,4 @@ from course_utils.data.medmnist import load_medmnist
 from course_utils.data.opt_in import DatasetNotAvailable, online
 from course_utils.data.mammography import MammoConfig, SiteConfig, SITES, make_mammograms, mass_crops
 from course_utils.data.chest_xray import ChestXrayConfig, make_chest_xrays
+from course_utils.data.splits import patient_split

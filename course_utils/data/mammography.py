@@ -19,9 +19,12 @@ The image (size N x N, values in [0, 1]) is built in three steps.
        r(θ) = r₀ (1 + Σ_k a_k cos(k θ + φ_k)),   k = 2..5  (a_k = 0 for k > 2 in the benign case),
 
    plus thin *spicules* radiating from its border into the tissue. The mask is the mass body (what
-   a radiologist outlines); the spicules lie outside it, in the surrounding tissue, which is why a
-   crop with a margin of context can see them and a tight crop cannot. The mass adds density
-   (brightness) ``mass_contrast`` with a soft edge.
+   a radiologist outlines); the spicules lie mostly outside it, in the surrounding tissue, which is
+   why a crop with a margin of context can see them and a tight crop cannot. The mass adds density
+   (brightness) ``mass_contrast`` with a soft edge; the spicules add ``spicule_contrast ·
+   mass_contrast`` along lines of Gaussian profile (σ = ``spicule_width`` pixels) -- the *margin
+   signal* that only context shows. The defaults (0.2 and 0.45 px) draw them faint and thinner than
+   a pixel, barely visible at 32 × 32; raise them to make context informative.
 
 3. **Acquisition** (per view, per site). A site ``SiteConfig`` applies the scanner: loss of
    resolution (average-pool by ``downsample`` and back), blur G_σ, a detector response curve
@@ -89,6 +92,10 @@ class MammoConfig:
     mass_radius: tuple = (0.09, 0.15)  # r₀ as a fraction of the image size, uniform in [low, high]
     mass_contrast: float = 0.28  # added density at the mass centre
     spicules: tuple = (5, 9)  # number of spicules of a malignant mass, uniform in [low, high]
+    spicule_contrast: float = 0.2  # the spicules' added density, as a fraction of mass_contrast
+    spicule_width: float = 0.45  # σ of the spicules' Gaussian cross-section, pixels
+    spicule_start: float = 0.6  # where a spicule begins, as a fraction of the border radius r(a)
+    shape_cue: float = 1.0  # 1: malignant bodies irregular and sharp; 0: the same smooth oval as benign ones
     max_shift: float = 1.0  # pixels of shift between the views of one patient
 
     def __post_init__(self):
@@ -102,6 +109,11 @@ class MammoConfig:
                 raise ValueError(f"{name}={v} must be in [0, 1].")
         if not 0 < self.mass_radius[0] <= self.mass_radius[1] < 0.3:
             raise ValueError(f"mass_radius={self.mass_radius}: need 0 < low <= high < 0.3 (fractions of the image).")
+        if not 0.0 <= self.shape_cue <= 1.0:
+            raise ValueError(f"shape_cue={self.shape_cue} must be in [0, 1].")
+        if self.spicule_contrast < 0 or self.spicule_width <= 0 or self.spicule_start < 0:
+            raise ValueError(f"spicule_contrast={self.spicule_contrast} and spicule_start={self.spicule_start} "
+                             f"must be >= 0, spicule_width={self.spicule_width} > 0.")
         if isinstance(self.site, str) and self.site not in SITES:
             raise ValueError(f"site={self.site!r}: choose one of {sorted(SITES)} or pass a SiteConfig.")
 
@@ -136,10 +148,15 @@ def tissue(n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def mass_shape(n: int, cx: float, cy: float, r0: float, malignant: bool, rng: np.random.Generator,
-               spicules: tuple = (5, 9)):
+               spicules: tuple = (5, 9), spicule_width: float = 0.45, shape_cue: float = 1.0,
+               spicule_start: float = 0.6):
     """(body (n, n) soft density in [0, 1], mask (n, n) bool, spicules (n, n) in [0, 1]).
 
     r(θ) = r₀ (1 + Σ_k a_k cos(kθ + φ_k)); benign: an oval (k = 2 only, small a); malignant: k = 2..5.
+    A spicule at angle a: exp(−d⊥² / (2 w²)) · (1 − (d∥ − r(a)) / (length + 1)) for s·r(a) < d∥ <
+    r(a) + length, with d∥, d⊥ the distances along and across it, w = ``spicule_width``, s = ``spicule_start``.
+    ``shape_cue`` < 1 blends a malignant body towards a benign oval (amplitudes a_3..a_5 and the sharp
+    edge fade): at 0 only the spicules tell the two kinds apart.
     """
     y, x = _grid(n)
     dy, dx = y - cy, x - cx
@@ -153,6 +170,10 @@ def mass_shape(n: int, cx: float, cy: float, r0: float, malignant: bool, rng: np
     # r(θ) = r₀ (1 + Σ_k a_k cos(k θ + φ_k))
     r = r0 * (1 + (amps[:, None, None] * np.cos(ks[:, None, None] * theta + phases[:, None, None])).sum(0))
     edge = 0.6 if malignant else 1.2  # benign margins are smooth (a wide soft edge)
+    if malignant and shape_cue != 1.0:  # blend towards a benign oval (cue 0: the benign distribution)
+        oval = np.array([(amps[0] - 0.08) * 1.25, 0, 0, 0])  # a_2 mapped from [0.08, 0.2] to [0, 0.15]
+        amps = shape_cue * amps + (1 - shape_cue) * oval
+        edge = shape_cue * 0.6 + (1 - shape_cue) * 1.2
     body = 1 / (1 + np.exp(-(r - rho) / (0.35 * edge)))  # (n, n) soft inside-indicator
     mask = rho <= r
     spic = np.zeros((n, n))
@@ -165,8 +186,9 @@ def mass_shape(n: int, cx: float, cy: float, r0: float, malignant: bool, rng: np
             along = dx * ca + dy * sa  # distance along the spicule
             across = np.abs(-dx * sa + dy * ca)
             r_a = r0 * (1 + (amps * np.cos(ks * a + phases)).sum())
-            on = (along > 0.6 * r_a) & (along < r_a + length)
-            spic = np.maximum(spic, on * np.exp(-across**2 / (2 * 0.45**2)) * (1 - (along - r_a).clip(0) / (length + 1)))
+            on = (along > spicule_start * r_a) & (along < r_a + length)
+            fade = 1 - (along - r_a).clip(0) / (length + 1)  # fainter towards the tip
+            spic = np.maximum(spic, on * np.exp(-across**2 / (2 * spicule_width**2)) * fade)
     return body, mask, spic
 
 
@@ -226,14 +248,15 @@ def make_mammograms(config: Optional[MammoConfig] = None, seed: int = 0) -> dict
                     f"patient {p} (seed {seed}): no place for a mass of radius {r0:.1f} px inside the breast after "
                     f"{MAX_TRIES} tries; use a smaller mass_radius or a larger image_size."
                 )
-            body, mask, spic = mass_shape(n, cx, cy, r0, classes[p] == MALIGNANT, rng, c.spicules)
+            body, mask, spic = mass_shape(n, cx, cy, r0, classes[p] == MALIGNANT, rng, c.spicules,
+                                          c.spicule_width, c.shape_cue, c.spicule_start)
         for v in range(c.views):
             vrng = np.random.default_rng([seed, p, v + 1])  # the view: shift and noise
             dy, dx = vrng.uniform(-c.max_shift, c.max_shift, size=2) if v > 0 else (0.0, 0.0)
             density = base.copy()
             m = np.zeros((n, n), dtype=bool)
             if body is not None:
-                density = density + c.mass_contrast * body + 0.2 * c.mass_contrast * spic
+                density = density + c.mass_contrast * body + c.spicule_contrast * c.mass_contrast * spic
             density = density * outline
             if v > 0:
                 density = nd_shift(density, (dy, dx), order=1, mode="constant")
@@ -289,3 +312,38 @@ def mass_crops(data: dict, size: int = 16, margin: float = 0.0) -> tuple[torch.T
     crops = roi_align(data["images"][keep], rois, output_size=size, spatial_scale=1.0, sampling_ratio=2,
                       aligned=True)  # (K, 1, size, size), zero outside the image
     return crops, (data["label"][keep] == MALIGNANT).long()
+
+
+def context_crops(data: dict, window: int = 24, margin: Optional[float] = None,
+                  fill: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crops at native resolution (one image pixel = one crop pixel, nothing resized) around each mass.
+
+    Each crop is the ``window`` x ``window`` patch centred on the mass box (zero beyond the image).
+    With ``margin`` set, only the mass box enlarged by ``margin`` pixels on every side stays visible
+    and the rest of the window is set to ``fill``: ``margin=0`` is the tight crop (the box alone),
+    ``margin=None`` keeps all the context the window holds. (A rectangle, not the mask: blanking
+    along the mask would draw the mass's exact outline, a cue no real crop has.) All kinds have the
+    same size and resolution, so a classifier sees the mass identically and only the context differs.
+    Returns (crops (K, 1, window, window), malignant (K,) long 0/1) for the images that hold a mass.
+    """
+    if window < 4:
+        raise ValueError(f"window={window}: use at least 4 pixels.")
+    if margin is not None and margin < 0:
+        raise ValueError(f"margin={margin} must be >= 0 pixels (or None for the whole window).")
+    keep = [i for i, b in enumerate(data["boxes"]) if len(b)]
+    if not keep:
+        return torch.zeros(0, 1, window, window), torch.zeros(0, dtype=torch.long)
+    images = torch.nn.functional.pad(data["images"][keep], (window,) * 4)  # (K, 1, N + 2w, N + 2w)
+    centre = torch.arange(window) + 0.5  # the crop's pixel centres, in crop coordinates
+    crops = []
+    for k, i in enumerate(keep):
+        x0, y0, x1, y1 = data["boxes"][i][0].tolist()
+        left, top = round((x0 + x1 - window) / 2), round((y0 + y1 - window) / 2)  # image coordinates
+        rows, cols = slice(top + window, top + 2 * window), slice(left + window, left + 2 * window)
+        crop = images[k, :, rows, cols]  # (1, w, w): a plain slice, one pixel per pixel
+        if margin is not None:  # keep x0 - margin <= x < x1 + margin (and the same in y)
+            inside_x = (centre + left > x0 - margin) & (centre + left < x1 + margin)  # (w,)
+            inside_y = (centre + top > y0 - margin) & (centre + top < y1 + margin)  # (w,)
+            crop = torch.where(inside_y[:, None] & inside_x[None, :], crop, torch.tensor(fill))
+        crops.append(crop)
+    return torch.stack(crops), (data["label"][keep] == MALIGNANT).long()

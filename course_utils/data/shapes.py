@@ -285,6 +285,66 @@ def make_shapes_scene(
     }
 
 
+def make_pair_scene(rng_or_seed: Union[int, np.random.Generator], same_cell: bool, image_size: int = 48,
+                    cell: int = 16, noise: float = 0.02) -> dict:
+    """Two small objects side by side that never touch, placed relative to a grid of ``cell``-pixel cells.
+
+    With ``same_cell=True`` both centres lie in one cell; with ``same_cell=False`` they lie in two
+    neighbouring cells, at a distance drawn from the same range -- the control. Nothing else differs,
+    so the scenes separate a detector that can represent one object per cell (YOLO) from occlusion,
+    which does not happen here. Returns a dict like ``make_shapes_scene`` (image, boxes, labels,
+    colours, sizes, masks, caption). The boxes are the objects' pixel boxes; their centres can differ
+    from the placement by under a pixel, so recount shared cells from the boxes.
+    """
+    rng = np.random.default_rng(rng_or_seed)
+    n_cells = image_size // cell
+    if n_cells < 2:
+        raise ValueError(f"cell={cell} leaves fewer than two cells in a {image_size}-pixel image.")
+    low, high = np.array(RADIUS_RANGE["small"]) * image_size
+    gap, margin = 0.5, 0.75  # pixels between the objects; centres keep `margin` from cell borders
+    if 2 * high + gap >= cell - 2 * margin:
+        raise ValueError(f"cell={cell} px is too small for two small objects side by side that do not touch.")
+    for _ in range(MAX_TRIES):
+        radii = rng.uniform(low, high, size=2)  # (2,) pixels
+        d = rng.uniform(radii.sum() + gap, cell - 2 * margin)  # centre distance along one axis
+        c = rng.integers(0, n_cells - 1)  # the (first) cell along that axis
+        if same_cell:  # both a and a + d inside cell c
+            a = rng.uniform(c * cell + margin, (c + 1) * cell - margin - d)
+        else:  # a in cell c, a + d in cell c + 1
+            a = rng.uniform(max((c + 1) * cell - d + margin, c * cell + margin), (c + 1) * cell - margin)
+        row = rng.integers(0, n_cells)
+        b = rng.uniform(row * cell + margin, (row + 1) * cell - margin)  # the other axis: one row of cells
+        along, across = np.array([a, a + d]), np.array([b, b])
+        if rng.random() < 0.5:
+            centres = np.stack([along, across], 1)  # side by side horizontally, (2, 2) as (cx, cy)
+        else:
+            centres = np.stack([across, along], 1)  # one above the other
+        if np.all(centres - radii[:, None] >= 0) and np.all(centres + radii[:, None] <= image_size):
+            break
+    else:
+        raise RuntimeError("could not place the pair; use a larger image or cell.")
+    shape_ids = rng.integers(0, len(SHAPES), size=2)
+    colour_ids = rng.choice(len(COLOURS), size=2, replace=False)
+    full_masks = [rasterise(SHAPES[k], x, y, r, image_size) for k, (x, y), r in zip(shape_ids, centres, radii)]
+    owner = _owner_map(full_masks)  # (H, W): they never touch, so every pixel has at most one owner
+    colour_table = np.vstack([BACKGROUND, PALETTE[colour_ids]])
+    image = colour_table[owner + 1].transpose(2, 0, 1)  # (3, H, W)
+    if noise > 0:
+        image = np.clip(image + rng.normal(0.0, noise, size=image.shape), 0.0, 1.0)
+    masks = torch.from_numpy(owner[None] == np.arange(2)[:, None, None])  # (2, H, W)
+    boxes = masks_to_boxes(masks) + torch.tensor([0.0, 0.0, 1.0, 1.0])  # (2, 4)
+    sizes = np.zeros(2, dtype=np.int64)  # both small
+    return {
+        "image": torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)),
+        "boxes": boxes.float(),
+        "labels": torch.from_numpy(shape_ids).long(),
+        "colours": torch.from_numpy(colour_ids).long(),
+        "sizes": torch.from_numpy(sizes),
+        "masks": masks,
+        "caption": make_caption(shape_ids, colour_ids, sizes, centres),
+    }
+
+
 class ShapesDataset(Dataset):
     """``n`` scenes drawn from ``config``; item ``i`` depends only on ``(seed, i)``.
 

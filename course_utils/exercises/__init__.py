@@ -16,13 +16,16 @@ from .core import (
     check,
     describe,
     exercise,
+    learner_or_reference,
     list_exercises,
+    progress,
     run_check,
 )
 
 __all__ = [
     "CheckResult", "ExerciseFailed", "REGISTRY", "Registry", "UnknownExercise", "check",
-    "describe", "exercise", "list_exercises", "run_check",
+    "describe", "exercise", "learner_or_reference", "list_exercises", "progress",
+    "run_check",
 ]
 
 for _module in sorted(m.name for m in _pkgutil.iter_modules(__path__)):

@@ -2,7 +2,7 @@
 
 * ``attention.scaled_dot_product_attention`` -- output compared with the library oracle
   ``F.scaled_dot_product_attention``; weights with softmax(Q Kᵀ / √d) computed here (float64).
-* ``attention.attention_mask`` -- compared with the mask built here, then used as it is with
+* ``attention.attention_mask`` -- compared with the package's mask, then used as it is with
   ``F.scaled_dot_product_attention``: changing padded or future tokens must not change the output
   at real positions, and no row may be NaN.
 * ``attention.mask_tokens`` -- statistics on a 256 × 128 batch (about 24 000 non-special tokens).
@@ -18,6 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ..models.attention import attention_mask as reference_attention_mask
 from .core import Mistake, call, exercise, expect, expect_close, expect_tensor, expect_tensor_like, expect_tuple, fail
 
 # ---------------------------------------------------------------------------------------------
@@ -32,6 +33,10 @@ POLARITY_HINT = ("The mask is inverted: True means 'this query may attend this k
 IGNORED_HINT = ("The mask is ignored: before the softmax, set the scores of forbidden keys to -inf, "
                 "scores.masked_fill(~mask, float('-inf')), so they get weight 0.")
 TRANSPOSED_HINT = "The weights are transposed: return them as (..., T_q, T_k), one row per query."
+INPLACE_HINT = ("Do not modify the inputs: use out-of-place operations (q / x, masked_fill, not q /= x or "
+                "masked_fill_ on an input).")
+GRAD_HINT = ("The gradient must flow through the whole computation: no .detach(), torch.no_grad() or "
+             "conversion to numpy / torch.tensor(...) on the way.")
 STABLE_HINT = ("Large scores overflow exp(): use torch.softmax (or subtract each row's max before exp), "
                "which is stable.")
 
@@ -102,6 +107,46 @@ def scaled_dot_product_attention(answer, case):
         expect_tensor(weights.sum(dim=-1), torch.ones(3), name="weights.sum(dim=-1)", atol=1e-5, rtol=0,
                       dtype_check=False)
 
+    with case("a key-padding mask of shape (B=2, 1, 1, T_k=6), broadcast over heads and queries"):
+        keys = torch.tensor([[True] * 6, [True] * 3 + [False] * 3])[:, None, None, :]  # (B, 1, 1, T_k)
+        _attention_case(answer, randn(2, 3, 4, 8), randn(2, 3, 6, 8), randn(2, 3, 6, 8), keys)
+
+    with case("q, k, v and mask are not modified", hint=INPLACE_HINT):
+        q, k, v = randn(2, 5, 8), randn(2, 5, 8), randn(2, 5, 8)
+        mask = torch.ones(5, 5, dtype=torch.bool).tril()
+        given = [t.clone() for t in (q, k, v, mask)]
+        call(answer, *given[:3], mask=given[3])
+        for name, before, after in zip(("q", "k", "v", "mask"), (q, k, v, mask), given):
+            expect(torch.equal(before, after), f"your function changed `{name}` in place.")
+
+    with case("float64 inputs give float64 output and weights"):
+        q, k, v = (torch.randn(*shape, generator=g, dtype=torch.float64) for shape in ((3, 4, 8), (3, 6, 8), (3, 6, 2)))
+        out, weights = expect_tuple(call(answer, q.clone(), k.clone(), v.clone()), ("output", "weights"))
+        expected_w = _weights(q, k)  # (3, 4, 6) float64
+        known = [(_weights(q, k, scale=False), SCALE_HINT), (_weights(q, k, dim=-2), AXIS_HINT)]
+        expect_tensor(weights, expected_w, name="weights", atol=1e-10, rtol=1e-8,
+                      hint="Keep the inputs' dtype: no .float(), no float32 tensors built inside.",
+                      mistakes=known)
+        expect_tensor(out, expected_w @ v, name="output", atol=1e-10, rtol=1e-8)
+
+    with case("gradients reach q, k and v through a causal mask (equal to the reference's)"):
+        q, k, v = (torch.randn(2, 4, 8, generator=g, dtype=torch.float64).requires_grad_() for _ in range(3))
+        causal = torch.ones(4, 4, dtype=torch.bool).tril()
+        out, _ = expect_tuple(call(answer, q, k, v, mask=causal.clone()), ("output", "weights"))
+        expected_out = _weights(q, k, causal) @ v  # (2, 4, 8)
+        known = [(_weights(q, k, causal, scale=False) @ v, SCALE_HINT),
+                 (_weights(q, k, causal, dim=-2) @ v, AXIS_HINT),
+                 (_weights(q, k, causal, invert=True) @ v, POLARITY_HINT), (_weights(q, k) @ v, IGNORED_HINT)]
+        expect_tensor(out, expected_out, name="output", atol=1e-8, rtol=1e-6, mistakes=known)
+        expect(out.requires_grad, "the output does not depend on q, k, v through autograd.", hint=GRAD_HINT)
+        upstream = torch.randn(2, 4, 8, generator=g, dtype=torch.float64)
+        got = torch.autograd.grad(out, (q, k, v), upstream, allow_unused=True)
+        expected = torch.autograd.grad(expected_out, (q, k, v), upstream)
+        for name, g_got, g_exp in zip(("q", "k", "v"), got, expected):
+            expect(g_got is not None, f"no gradient reaches `{name}`.", hint=GRAD_HINT)
+            expect_tensor(g_got, g_exp, name=f"d(output)/d{name} (times a random upstream gradient)",
+                          atol=1e-6, rtol=1e-5, hint=GRAD_HINT)
+
     with case("large-magnitude inputs (scores in the hundreds): the softmax must stay finite", hint=STABLE_HINT):
         # float32 rounding of scores this large moves the weights by ~1e-5; the tolerance allows it
         _attention_case(answer, randn(2, 5, 16, scale=20.0), randn(2, 5, 16, scale=20.0), randn(2, 5, 16),
@@ -133,9 +178,7 @@ def _mask_parts(lengths, T):
 
 
 def _expected_mask(lengths, T, causal):
-    i, j, L = _mask_parts(lengths, T)
-    mask = (j < L) & (j <= i if causal else torch.ones(T, T, dtype=torch.bool))  # (B, T, T)
-    return mask.expand(len(lengths), T, T).clone()
+    return reference_attention_mask(lengths, T, causal=causal)  # (B, T, T)
 
 
 def _mask_mistakes(lengths, T, causal):
@@ -228,6 +271,13 @@ def attention_mask(answer, case):
         _mask_case(answer, L(1, 3), 3, causal=False)
     with case("a length-1 sequence, causal: lengths [1, 4], max_len 4"):
         _mask_case(answer, L(1, 4), 4, causal=True)
+    with case("every sequence padded (max_len beyond the longest): lengths [2, 3], max_len 5, causal"):
+        _mask_case(answer, L(2, 3), 5, causal=True)
+    with case("`lengths` is not modified"):
+        given = L(3, 1, 4)
+        call(answer, given, 4, causal=True)
+        expect(torch.equal(given, L(3, 1, 4)), f"your function changed `lengths` in place: {given.tolist()}.",
+               hint="Compare with lengths (or a copy); do not write into it.")
     with case("returns a bool tensor of shape (B, T, T) = (3, 6, 6)"):
         got = call(answer, L(6, 2, 4), 6, causal=True)
         expect_tensor_like(got, shape=(3, 6, 6), dtype=torch.bool, name="mask",
@@ -338,6 +388,21 @@ def mask_tokens(answer, case):
             expect_close(fraction, p, tol, name="fraction of the non-special tokens chosen (labels != -100)",
                          fmt=".3f", hint=None if p == 0.15 else "Use the argument p, not a hard-coded 0.15.")
 
+    with case("p = 0: nothing is chosen (labels all -100, inputs == ids)"):
+        inputs, labels = _mask_tokens(answer, ids, seed=5, p=0.0)
+        expect(bool((labels == -100).all()) and torch.equal(inputs, ids),
+               f"with p = 0, {int((labels != -100).sum())} tokens were chosen and "
+               f"{int((inputs != ids).sum())} changed.",
+               hint="A token is chosen when its uniform draw is below p: rand < p.")
+
+    with case("p = 1: every non-special token is chosen, no special one"):
+        inputs, labels = _mask_tokens(answer, ids, seed=6, p=1.0)
+        chosen = labels != -100
+        expect(torch.equal(chosen, ~special),
+               f"with p = 1, {int((~chosen & ~special).sum())} non-special tokens were not chosen and "
+               f"{int((chosen & special).sum())} special ones were.",
+               hint="chosen = (rand < p) & ~special: with p = 1 that is every non-special token.")
+
     with case("among the chosen tokens: ≈ 80 % [MASK], ≈ 10 % random word, ≈ 10 % unchanged (± 5 standard errors)",
               hint=SPLIT_HINT):
         inputs, labels = _mask_tokens(answer, ids, seed=2)
@@ -372,6 +437,19 @@ def mask_tokens(answer, case):
                f"value{'s' if distinct.numel() > 1 else ''} "
                f"({', '.join(str(int(w)) for w in distinct[:5])}); they should be random words.",
                hint="Draw the replacements at random: torch.randint(vocab_size, ids.shape, generator=generator).")
+
+    with case("random words reach every ordinary word id up to vocab_size - 1 (vocab_size = 12, p = 0.5)"):
+        small = torch.randint(len(SPECIAL), 12, (256, 64), generator=torch.Generator().manual_seed(9))
+        got = call(answer, small.clone(), vocab_size=12, mask_id=MASK, special_ids=list(SPECIAL),
+                   generator=torch.Generator().manual_seed(10), p=0.5)
+        inputs, labels = expect_tuple(got, ("inputs", "labels"))
+        inputs = expect_tensor_like(inputs, shape=small.shape, dtype=torch.long, name="inputs")
+        words = set(inputs[(inputs != small) & (inputs != MASK)].tolist())
+        missing = sorted(set(range(len(SPECIAL), 12)) - words)  # special ids may be left out
+        expect(not missing, f"no chosen token was ever replaced by the id{'s' * (len(missing) > 1)} "
+                            f"{missing} (of {len(words)} different replacement words).",
+               hint="Draw random words from the whole range: torch.randint(vocab_size, ...) gives 0 .. "
+                    "vocab_size - 1 (the upper bound is excluded).")
 
     with case("tokens that were not chosen stay unchanged in inputs"):
         inputs, labels = _mask_tokens(answer, ids, seed=4)

@@ -3,15 +3,19 @@ the Dice coefficient and the U-Net's crop-and-concatenate skip connection.
 
 * ``autoencoders.reparameterize`` -- z = μ + exp(½ log σ²) ε with ε drawn from the given generator:
   compared exactly with the same draw, plus a statistical case (mean and std of 20 000 samples
-  within 5 standard errors), a gradient case (z must depend on μ and log σ²) and a device case (μ on
-  the ``meta`` device: ε, drawn on the CPU from the generator, must follow μ -- as on a GPU).
+  within 5 standard errors), gradients with respect to μ and log σ² compared with the reference's
+  (a detached σ fails), inputs left unchanged, float64 kept, and a device case (μ on the ``meta``
+  device: ε, drawn on the CPU from the generator, must follow μ -- as on a GPU).
 * ``autoencoders.vae_loss`` -- compared with ``course_utils.models.vae.vae_loss`` (the oracle) on
   several batches; known mistakes (KL sign, no KL, per-pixel mean, sum over the batch, a missing ½,
-  log σ² read as σ) get their own hint.
+  log σ² read as σ) get their own hint; gradients with respect to logits, μ and log σ² compared with
+  the reference's; saturated logits (±40) must stay finite and exact; inputs left unchanged.
 * ``autoencoders.dice`` -- per-image Dice with smoothing, against ``course_utils.metrics.dice``;
-  empty masks, per-image reduction, float and bool inputs, (B, K, H, W) inputs.
+  empty masks (two empty masks score exactly 1, with the default eps too), per-image reduction,
+  float and bool inputs, (B, K, H, W) and single (H, W) inputs, inputs left unchanged.
 * ``autoencoders.crop_and_concat`` -- centre-crop the encoder map to the decoder map's size and
-  concatenate on the channel axis, [up, cropped skip]; even and odd size differences.
+  concatenate on the channel axis, [up, cropped skip]; even and odd size differences (rounded down),
+  an empty batch, float64 kept, gradients to both inputs, inputs left unchanged.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ NO_SAMPLING_HINT = ("You returned μ: the trick adds noise, z = μ + σ ε with 
                     "plain autoencoder.")
 GENERATOR_HINT = ("Draw ε with torch.randn(mu.shape, generator=generator) so that a seeded generator gives the same z "
                   "(torch.randn_like ignores the generator).")
+DETACH_HINT = ("Keep z = μ + σ ε in the autograd graph: no .detach(), .data, .item() or torch.no_grad() on μ, σ "
+               "or log σ² -- the encoder learns through exactly these gradients.")
 DEVICE_HINT = ("A torch.Generator() draws on the CPU, while μ may sit on the GPU: draw ε on the CPU and move it "
                "to μ's device, torch.randn(mu.shape, generator=generator).to(mu.device).")
 
@@ -60,16 +66,34 @@ def reparameterize(answer, case):
         expect_close(z.mean(), 1.5, 5 * 0.5 / 20_000**0.5, name="mean of z")
         expect_close(z.std(), 0.5, 5 * 0.5 / (2 * 20_000) ** 0.5, name="std of z", hint=VARIANCE_HINT)
 
-    with case("gradients flow to μ and log σ² (dz/dμ = 1)"):
-        mu = torch.randn(5, 3, generator=g).requires_grad_()
-        logvar = torch.randn(5, 3, generator=g).requires_grad_()
-        z = expect_tensor_like(call(answer, mu, logvar, torch.Generator().manual_seed(1)), shape=(5, 3), name="z")
+    with case("gradients reach μ and log σ² as through z = μ + σ ε (dz/dμ = 1, nothing detached)"):
+        mu, logvar, weights = (torch.randn(5, 3, generator=g) for _ in range(3))
+        mine = [mu.clone().requires_grad_(), logvar.clone().requires_grad_()]
+        z = expect_tensor_like(call(answer, *mine, torch.Generator().manual_seed(1)), shape=(5, 3), name="z")
         expect(z.requires_grad, "z does not depend on μ and log σ² (no gradient can reach the encoder).",
-               hint="Compute z from mu and logvar with torch operations; do not detach or use .data.")
-        z.sum().backward()
-        expect(mu.grad is not None and torch.allclose(mu.grad, torch.ones_like(mu)), "dz/dμ should be 1 everywhere.")
-        expect(logvar.grad is not None and logvar.grad.abs().sum() > 0, "z must depend on log σ².",
-               hint=NO_SAMPLING_HINT)
+               hint=DETACH_HINT)
+        (weights * z).sum().backward()  # L = Σ w ⊙ z: dL/dμ = w, dL/dlog σ² = w ⊙ ½ σ ε
+        ref = [mu.clone().requires_grad_(), logvar.clone().requires_grad_()]
+        (weights * _reparam(*ref, 1)).sum().backward()
+        for what, leaf, expected in zip(("μ", "log σ²"), mine, ref):
+            expect(leaf.grad is not None, f"no gradient reaches {what}: z must be computed from it.",
+                   hint=DETACH_HINT if what == "μ" else NO_SAMPLING_HINT)
+            expect_tensor(leaf.grad, expected.grad, name=f"dL/d{what} for L = Σ w ⊙ z", dtype_check=False,
+                          hint=DETACH_HINT)
+
+    with case("μ and log σ² are left unchanged (no in-place operations on the inputs)"):
+        mu, logvar = torch.randn(4, 3, generator=g), torch.randn(4, 3, generator=g)
+        mu_in, logvar_in = mu.clone(), logvar.clone()
+        call(answer, mu_in, logvar_in, torch.Generator().manual_seed(2))
+        expect(torch.equal(mu_in, mu) and torch.equal(logvar_in, logvar),
+               "your function changed mu or logvar in place.",
+               hint="Build z as a new tensor, mu + std * eps; avoid mu.add_(...), logvar.mul_(...), +=.")
+
+    with case("float64 μ and log σ²: z is float64 too"):
+        mu, logvar = torch.randn(3, 2, dtype=torch.float64), torch.zeros(3, 2, dtype=torch.float64)
+        z = expect_tensor_like(call(answer, mu, logvar, torch.Generator().manual_seed(4)), shape=(3, 2),
+                               dtype=torch.float64, name="z",
+                               hint="Keep μ's dtype: mu + std * eps promotes a float32 ε to float64.")
 
     with case("μ and log σ² on another device than the generator (the CPU), as on a GPU: z follows μ",
               hint=DEVICE_HINT):
@@ -88,6 +112,10 @@ MEAN_BCE_HINT = ("The reconstruction is averaged over the pixels: sum the BCE ov
 BATCH_SUM_HINT = "Sum over pixels and latent units, but average over the batch (divide by B)."
 HALF_HINT = "KL = −½ Σ (1 + log σ² − μ² − σ²): the factor ½ is missing."
 PROB_HINT = "The decoder returns logits: use F.binary_cross_entropy_with_logits (or apply sigmoid once)."
+GRAD_HINT = ("The value is right but the gradient is not: every term must stay in the autograd graph -- no "
+             ".detach(), .data, .item(), numpy or torch.no_grad() inside the loss.")
+STABLE_HINT = ("For large |logits| sigmoid rounds to exactly 0 or 1 and log(0) = -inf (or a clamp changes the "
+               "value): use F.binary_cross_entropy_with_logits, which computes the BCE from the logits stably.")
 SIGMA_HINT = ("logvar is log σ², not σ: the variance is σ² = logvar.exp() and log σ² is logvar itself, "
               "KL = −½ Σ (1 + logvar − μ² − logvar.exp()).")
 
@@ -135,6 +163,41 @@ def vae_loss(answer, case):
         got = expect_tensor_like(call(answer, logits, x, torch.zeros(4, 3), torch.zeros(4, 3)), name="loss")
         expected = F.binary_cross_entropy_with_logits(logits, x, reduction="none").sum(1).mean()
         expect_close(got.reshape(-1)[0], expected.item(), 1e-4, name="loss", hint=KL_SIGN_HINT)
+
+    with case("gradients with respect to logits, μ and log σ² equal the reference's (nothing detached)"):
+        logits, x = 2 * torch.randn(4, 12, generator=g), torch.rand(4, 12, generator=g)
+        mu, logvar = torch.randn(4, 3, generator=g), 0.5 * torch.randn(4, 3, generator=g)
+        mine = [t.clone().requires_grad_() for t in (logits, mu, logvar)]
+        got = expect_tensor_like(call(answer, mine[0], x.clone(), mine[1], mine[2]), name="loss")
+        expect(got.numel() == 1, f"loss: expected a scalar, got shape {tuple(got.shape)}.")
+        expect(got.requires_grad, "the loss does not depend on logits, μ or log σ²: nothing can be trained.",
+               hint=GRAD_HINT)
+        got.sum().backward()
+        ref = [t.clone().requires_grad_() for t in (logits, mu, logvar)]
+        _vae(ref[0], x, ref[1], ref[2]).backward()
+        for what, leaf, expected in zip(("logits", "μ", "log σ²"), mine, ref):
+            expect(leaf.grad is not None, f"no gradient reaches {what}.", hint=GRAD_HINT)
+            expect_tensor(leaf.grad, expected.grad, name=f"d loss / d {what}", atol=1e-5, rtol=1e-4,
+                          dtype_check=False, hint=GRAD_HINT)
+
+    with case("saturated logits (±40) against the opposite pixel value: 40 nats per pixel, finite"):
+        logits = torch.tensor([[40.0, -40.0, 40.0, -40.0], [-40.0, 40.0, 3.0, -3.0]])  # (2, 4)
+        x = torch.tensor([[0.0, 1.0, 1.0, 0.0], [1.0, 0.0, 0.5, 0.5]])
+        mu, logvar = torch.zeros(2, 2), torch.zeros(2, 2)
+        got = expect_tensor_like(call(answer, logits.clone(), x.clone(), mu, logvar), name="loss")
+        expect(got.numel() == 1, f"loss: expected a scalar, got shape {tuple(got.shape)}.")
+        expected = _vae(logits, x, mu, logvar)
+        expect_tensor(got.reshape(()).float(), expected, name="loss", atol=1e-3, rtol=1e-5, dtype_check=False,
+                      hint=STABLE_HINT)
+
+    with case("the inputs are left unchanged (no in-place operations)"):
+        args = [torch.randn(3, 6, generator=g), torch.rand(3, 6, generator=g), torch.randn(3, 2, generator=g),
+                torch.randn(3, 2, generator=g)]
+        copies = [a.clone() for a in args]
+        call(answer, *copies)
+        expect(all(torch.equal(a, c) for a, c in zip(args, copies)),
+               "your function changed one of logits, x, mu, logvar in place.",
+               hint="Compute new tensors (logvar.exp(), mu.pow(2)); avoid exp_(), pow_(), +=, *= on the inputs.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -200,6 +263,18 @@ def dice(answer, case):
     with case("identical non-empty masks: Dice 1"):
         m = rand_mask(3, 7, 5)
         _dice_case(answer, m, m.clone(), 1e-6)
+    with case("one mask (H, W) without a batch axis: a single Dice, shape ()"):
+        _dice_case(answer, rand_mask(6, 6), rand_mask(6, 6), 1e-6)
+    with case("two empty masks with the default eps: exactly 1, not NaN"):
+        p = torch.zeros(2, 5, 5)
+        got = call(answer, p.clone(), p.clone())
+        expect_tensor(got, torch.ones(2), name="dice", dtype_check=False, hint=SMOOTH_HINT)
+    with case("the masks are left unchanged (no in-place operations)"):
+        p, t = rand_mask(2, 6, 6).float(), rand_mask(2, 6, 6).float()
+        p_in, t_in = p.clone(), t.clone()
+        call(answer, p_in, t_in, eps=1e-6)
+        expect(torch.equal(p_in, p) and torch.equal(t_in, t), "your function changed pred or target in place.",
+               hint="Compute new tensors (pred * target); avoid pred.mul_(...), *=, += on the inputs.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,9 +305,14 @@ def crop_and_concat(answer, case):
         ("same size (padded convolutions): nothing to crop", (2, 3, 3, 4, 4, 4, 4)),
         ("a 2-pixel border on each side, as unpadded 3x3 convolutions leave: up (1, 8, 28, 28), skip (1, 8, 32, 32)",
          (1, 8, 8, 28, 28, 32, 32)),
+        ("one extra row and three extra columns: top = (6 - 5) // 2 = 0, left = (9 - 6) // 2 = 1",
+         (1, 2, 3, 5, 6, 6, 9)),
+        ("an empty batch (B = 0): shape (0, C_u + C_s, h, w)", (0, 2, 3, 4, 4, 7, 6)),
     ):
         with case(name):
-            up, skip = torch.randn(B, cu, h, w, generator=g), torch.randn(B, cs, H, W, generator=g)
+            dtype = torch.float64 if W - w == 3 else torch.float32  # float64 in, float64 out
+            up = torch.randn(B, cu, h, w, generator=g, dtype=dtype)
+            skip = torch.randn(B, cs, H, W, generator=g, dtype=dtype)
             expected = torch.cat([up, _crop(skip, h, w)], dim=1)
             got = call(answer, up.clone(), skip.clone())
             mistakes = [Mistake(torch.cat([_crop(skip, h, w), up], dim=1), ORDER_HINT)]
@@ -243,3 +323,25 @@ def crop_and_concat(answer, case):
             expect_tensor(got, expected, name="output", mistakes=mistakes,
                           hint=AXIS_CAT_HINT if getattr(got, "shape", None) is not None
                           and tuple(got.shape) != tuple(expected.shape) else None)
+
+    with case("gradients reach up and the cropped part of skip (the U-Net trains through the skip)"):
+        up, skip, weights = (torch.randn(*shape, generator=g) for shape in ((2, 2, 4, 4), (2, 3, 7, 6),
+                                                                              (2, 5, 4, 4)))
+        mine = [up.clone().requires_grad_(), skip.clone().requires_grad_()]
+        got = expect_tensor_like(call(answer, *mine), shape=(2, 5, 4, 4), name="output")
+        expect(got.requires_grad, "the output does not depend on up and skip: no gradient can flow back.",
+               hint="Use slicing and torch.cat only: no .detach(), .data, numpy or torch.no_grad().")
+        (weights * got).sum().backward()
+        ref = [up.clone().requires_grad_(), skip.clone().requires_grad_()]
+        (weights * torch.cat([ref[0], _crop(ref[1], 4, 4)], dim=1)).sum().backward()
+        for what, leaf, expected in zip(("up", "skip"), mine, ref):
+            expect(leaf.grad is not None, f"no gradient reaches {what}.",
+                   hint="Use slicing and torch.cat only: no .detach(), .data, numpy or torch.no_grad().")
+            expect_tensor(leaf.grad, expected.grad, name=f"gradient with respect to {what}")
+
+    with case("up and skip are left unchanged (no in-place operations)"):
+        up, skip = torch.randn(1, 2, 4, 4, generator=g), torch.randn(1, 3, 7, 7, generator=g)
+        up_in, skip_in = up.clone(), skip.clone()
+        got = call(answer, up_in, skip_in)
+        expect(torch.equal(up_in, up) and torch.equal(skip_in, skip), "your function changed up or skip in place.",
+               hint="Slicing and torch.cat make what you need; do not write into the inputs.")

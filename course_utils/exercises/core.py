@@ -5,6 +5,9 @@ of that exercise, prints one pass line (``✅ attention.causal_mask: all 6 cases
 ``ExerciseFailed`` -- an ``AssertionError`` whose message names the failing case, expected vs got
 and a hint, with no chain of internal frames behind it. ``run_check`` returns a ``CheckResult``
 (passed, score, messages) instead of raising: that is what tests and graders use.
+``learner_or_reference(id, answer, reference)`` hands later cells the learner's function once its
+check passed (else the course's), and ``progress()`` shows a table of a chapter's exercises: passed,
+failed or not tried in this kernel.
 
 Adding a chapter's checks
 -------------------------
@@ -37,6 +40,7 @@ reference answer, fails on the stub and fails on plausible wrong answers.
 from __future__ import annotations
 
 import difflib
+import html
 import linecache
 import math
 import re
@@ -53,7 +57,7 @@ __all__ = [
     "CaseOutcome", "CheckFailure", "CheckResult", "ExerciseFailed", "Mistake", "Registry",
     "UnknownExercise", "REGISTRY", "call", "check", "describe", "describe_value", "exercise",
     "expect", "expect_close", "expect_equal", "expect_tensor", "expect_tensor_like", "expect_tuple",
-    "fail", "list_exercises", "run_check",
+    "fail", "learner_or_reference", "list_exercises", "progress", "Progress", "run_check",
 ]
 
 _ID = re.compile(r"^[a-z][a-z0-9_]*\.[A-Za-z_][A-Za-z0-9_]*$")
@@ -489,6 +493,10 @@ class Registry:
 
     def __init__(self) -> None:
         self._exercises: dict[str, _Exercise] = {}
+        # The latest result of each exercise in this process (kernel), and the answer it judged:
+        # what ``learner_or_reference`` and a progress table read. Nothing is written anywhere.
+        self.results: dict[str, CheckResult] = {}
+        self._judged: dict[str, Any] = {}
 
     def exercise(self, exercise_id: str, *, hint: str = "", description: Optional[str] = None,
                  callable_answer: bool = True) -> Callable:
@@ -558,8 +566,56 @@ class Registry:
             if others:
                 more = f" and {len(others) - 3} more" if len(others) > 3 else ""
                 report += "\nAlso failed: " + ", ".join(others[:3]) + more + "."
-        return CheckResult(exercise_id, passed, n_passed / len(outcomes), n_passed, len(outcomes),
-                           [o.text() for o in failed] if whole is None else [whole], list(outcomes), report)
+        result = CheckResult(exercise_id, passed, n_passed / len(outcomes), n_passed, len(outcomes),
+                             [o.text() for o in failed] if whole is None else [whole], list(outcomes), report)
+        self.results[exercise_id] = result
+        self._judged[exercise_id] = answer
+        return result
+
+    def learner_or_reference(self, exercise_id: str, answer: Any, reference: Callable) -> Callable:
+        """The learner's ``answer`` if its latest check passed, else the course's ``reference``.
+
+        Cells after an exercise call this so that the chapter goes on whatever the learner did:
+        an unsolved stub, a failed check or a check cell never run all fall back to the reference,
+        with one line saying so. The answer must be the one that was checked (redefining the
+        function after its check passed counts as unchecked).
+        """
+        ex = self._get(exercise_id)
+        result = self.results.get(exercise_id)
+        name = getattr(reference, "__name__", ex.answer_name)
+        if result is not None and result.passed and self._judged.get(exercise_id) is answer:
+            print(f"Using your `{ex.answer_name}` (its check passed).")
+            return answer
+        why = ("its check has not been run" if result is None
+               else "it changed after its check passed" if result.passed
+               else "its check has not passed yet")
+        print(f"Using the course's `{name}` here: your `{ex.answer_name}`: {why} (exercise {exercise_id}).")
+        return reference
+
+    def progress(self, chapter: Optional[str] = None) -> "Progress":
+        """The exercises of ``chapter`` (the ids' part before the dot) and how each stands here.
+
+        Without ``chapter``: the chapters of the exercises checked so far in this kernel, or every
+        exercise when none has been checked yet.
+        """
+        if chapter is None:
+            tried = sorted({i.split(".", 1)[0] for i in self.results if i in self._exercises})
+            ids = [i for c in tried for i in self.list_exercises(c)] or self.list_exercises()
+        else:
+            ids = self.list_exercises(chapter)
+            if not ids:
+                chapters = sorted({i.split(".", 1)[0] for i in self._exercises})
+                raise UnknownExercise(f"no exercises in chapter {chapter!r}. Chapters: {', '.join(chapters)}")
+        rows = []
+        for i in ids:
+            result = self.results.get(i)
+            if result is None:
+                rows.append((i, "not tried", "no check run in this kernel"))
+            elif result.passed:
+                rows.append((i, "passed", f"all {result.n_cases} cases"))
+            else:
+                rows.append((i, "failed", f"{result.n_passed} of {result.n_cases} cases passed"))
+        return Progress(rows)
 
     @staticmethod
     def _whole_answer_problem(ex: _Exercise, answer: Any, outcomes: list[CaseOutcome]) -> Optional[str]:
@@ -591,6 +647,40 @@ class Registry:
         return result
 
 
+@dataclass
+class Progress:
+    """A table of exercises: ``(id, status, detail)`` rows, status "passed", "failed" or "not tried".
+
+    Jupyter shows it as an HTML table (``_repr_html_``); ``print`` and plain Python as text.
+    """
+
+    rows: list
+    _MARKS = {"passed": "✅", "failed": "❌", "not tried": "·"}
+
+    def counts(self) -> dict:
+        """How many exercises are passed / failed / not tried."""
+        return {s: sum(r[1] == s for r in self.rows) for s in ("passed", "failed", "not tried")}
+
+    def _summary(self) -> str:
+        c = self.counts()
+        return f"{c['passed']} of {len(self.rows)} exercises passed, {c['failed']} failed, {c['not tried']} not tried"
+
+    def __str__(self) -> str:
+        width = max([len("exercise")] + [len(r[0]) for r in self.rows])
+        lines = [f"{'exercise':<{width}}  {'status':<9}  detail"]
+        lines += [f"{i:<{width}}  {s:<9}  {d}" for i, s, d in self.rows]
+        return "\n".join(lines + [self._summary()])
+
+    __repr__ = __str__
+
+    def _repr_html_(self) -> str:
+        body = "".join(
+            f"<tr><td><code>{html.escape(i)}</code></td><td>{self._MARKS[s]} {s}</td><td>{html.escape(d)}</td></tr>"
+            for i, s, d in self.rows)
+        return ("<table><thead><tr><th>exercise</th><th>status</th><th>detail</th></tr></thead>"
+                f"<tbody>{body}</tbody></table><p>{html.escape(self._summary())}</p>")
+
+
 REGISTRY = Registry()
 exercise = REGISTRY.exercise
 
@@ -607,6 +697,16 @@ def check(exercise_id: str, answer: Any) -> CheckResult:
 def run_check(exercise_id: str, answer: Any) -> CheckResult:
     """Like ``check`` but returns a ``CheckResult`` (passed, score, messages) instead of raising."""
     return REGISTRY.run_check(exercise_id, answer)
+
+
+def learner_or_reference(exercise_id: str, answer: Any, reference: Callable) -> Callable:
+    """The learner's function if its check passed in this kernel, else ``reference`` (says which)."""
+    return REGISTRY.learner_or_reference(exercise_id, answer, reference)
+
+
+def progress(chapter: Optional[str] = None) -> Progress:
+    """A table of a chapter's exercises: passed / failed / not tried in this kernel."""
+    return REGISTRY.progress(chapter)
 
 
 def list_exercises(chapter: Optional[str] = None) -> list[str]:

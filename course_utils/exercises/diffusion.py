@@ -59,11 +59,16 @@ def q_sample(answer, case):
     short = torch.linspace(1e-3, 0.2, 100)
     cases = (("B=4 images (1, 8, 8), T = 1000, mixed t", (4, 1, 8, 8), linear, torch.tensor([0, 10, 500, 999])),
              ("B=3 RGB images (3, 4, 4), T = 100", (3, 3, 4, 4), short, torch.tensor([99, 50, 3])),
-             ("B=2 with the same t = 40", (2, 1, 5, 5), short, torch.tensor([40, 40])))
+             ("B=2 with the same t = 40", (2, 1, 5, 5), short, torch.tensor([40, 40])),
+             ("t = 0 for every image: one step of noise, ᾱ_0 = 1 - β_0", (3, 1, 4, 4), short, torch.zeros(3, dtype=torch.long)),
+             ("t = T-1 for every image: the last step", (2, 2, 3, 3), short, torch.full((2,), 99)),
+             ("a single image (B = 1), t = 7", (1, 1, 6, 6), short, torch.tensor([7])))
     for name, shape, betas, t in cases:
         with case(name):
             x0, noise = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
-            got = call(answer, x0.clone(), t.clone(), noise.clone(), betas.clone())
+            args = (x0.clone(), t.clone(), noise.clone(), betas.clone())
+            got = call(answer, *args)
+            _expect_unmodified(("x0", "t", "noise", "betas"), (x0, t, noise, betas), args)
             mistakes = [Mistake(_qs(x0, t, noise, betas, m), h) for m, h in
                         (("no_sqrt", NO_SQRT_HINT), ("alpha", ALPHA_HINT), ("next", OFF_BY_ONE_HINT),
                          ("prev", OFF_BY_ONE_HINT), ("swap", SWAP_HINT), ("one_t", ONE_T_HINT))]
@@ -75,6 +80,15 @@ def q_sample(answer, case):
         expect(abs(got.mean().item()) < 0.1 and abs(got.std().item() - 1) < 0.1,
                f"x_999 should be ≈ N(0, 1): mean {got.mean().item():.3f}, std {got.std().item():.3f}.",
                hint=ALPHA_HINT)
+
+
+def _expect_unmodified(names, originals, passed) -> None:
+    """The learner's function must leave its inputs as they were."""
+    for name, before, after in zip(names, originals, passed):
+        if isinstance(before, torch.Tensor):
+            expect(torch.equal(before, after), f"your function modified its input `{name}`.",
+                   hint="Compute into new tensors: no in-place operations (x += ..., x.mul_(...), x[...] = ...) "
+                        "on the inputs.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,7 +137,9 @@ def ddpm_step(answer, case):
                            ("t = 1", (2, 1, 4, 4), 1), ("t = 0: the last step adds no noise", (2, 1, 4, 4), 0)):
         with case(name):
             eps, x_t, z = (torch.randn(shape, generator=g) for _ in range(3))
-            got = call(answer, eps.clone(), t, x_t.clone(), betas.clone(), z.clone())
+            args = (eps.clone(), t, x_t.clone(), betas.clone(), z.clone())
+            got = call(answer, *args)
+            _expect_unmodified(("eps", "t", "x_t", "betas", "z"), (eps, t, x_t, betas, z), args)
             mistakes = [Mistake(_step(eps, t, x_t, betas, z, m), h) for m, h in
                         (("std", STD_HINT), ("tilde", TILDE_HINT), ("noise_at_zero", NOISE_AT_ZERO_HINT),
                          ("mean", MEAN_HINT), ("abar", ABAR_HINT))]
@@ -147,21 +163,48 @@ SIGN_HINT = ("The guidance direction is reversed: ε̂ = ε_∅ + s (ε_c - ε_�
 BRANCH_HINT = ("The wrong branch is the base: start from the unconditional prediction, ε̂ = ε_∅ + s (ε_c - ε_∅); "
                "s = 0 must give ε_∅ and s = 1 must give ε_c.")
 SCALE_ONLY_HINT = "Scaling the conditional prediction alone (s ε_c) is not guidance: ε̂ = ε_∅ + s (ε_c - ε_∅)."
+CFG_INPLACE_HINT = ("An in-place operation (`+=`, `.sub_()`, `.mul_()`, `out=`) changed an input: the sampler uses "
+                    "both predictions again. Build a new tensor with out-of-place operations (`a + b`, `a * s`).")
+CFG_DTYPE_HINT = "Keep the inputs' dtype: no `.float()`, `torch.tensor(...)` or numpy round trip that changes it."
 
 
-@exercise("diffusion.classifier_free_guidance", hint="return eps_uncond + scale * (eps_cond - eps_uncond).")
+def _cfg_case(answer, u, c, s, name, mistakes=True):
+    """The learner's ε̂ for (ε_∅ = u, ε_c = c, s), compared with u + s (c - u) computed in float64."""
+    got = call(answer, u.clone(), c.clone(), s)
+    expected = (u.double() + s * (c.double() - u.double())).to(u.dtype)
+    wrong = [Mistake(u - s * (c - u), SIGN_HINT), Mistake(c + s * (c - u), BRANCH_HINT),
+             Mistake(c + s * (u - c), BRANCH_HINT), Mistake(s * c, SCALE_ONLY_HINT)] if mistakes else []
+    expect_tensor(got, expected, name=name, atol=1e-5, rtol=1e-4, mistakes=wrong)
+
+
+@exercise("diffusion.classifier_free_guidance",
+          hint="Start from the unconditional prediction and add s times the step from it to the conditional one.")
 def classifier_free_guidance(answer, case):
-    """ε̂ = ε_∅ + s (ε_c - ε_∅)."""
+    """ε̂ = ε_∅ + s (ε_c - ε_∅): a new tensor of the inputs' shape and dtype; the inputs unchanged."""
     g = torch.Generator().manual_seed(2)
-    for name, shape, s in (("scale 3, B=2 latents (4, 8, 8)", (2, 4, 8, 8), 3.0), ("scale 7.5, B=1 (1, 4, 4)", (1, 1, 4, 4), 7.5),
-                           ("scale 0: the unconditional prediction", (3, 1, 4, 4), 0.0),
-                           ("scale 1: the conditional prediction", (3, 1, 4, 4), 1.0)):
+
+    def randn(*shape, dtype=torch.float32):
+        return torch.randn(shape, generator=g, dtype=dtype)
+
+    for name, shape, s in (("scale 3, B=2 latents (4, 8, 8)", (2, 4, 8, 8), 3.0),
+                           ("scale 7.5 (Stable Diffusion's default), B=1 (1, 4, 4)", (1, 1, 4, 4), 7.5),
+                           ("scale 0.5: halfway between the two predictions", (3, 1, 4, 4), 0.5),
+                           ("scale 2 on embeddings of shape (5, 64): any shape works", (5, 64), 2.0)):
         with case(name):
-            u, c = torch.randn(shape, generator=g), torch.randn(shape, generator=g)
-            got = call(answer, u.clone(), c.clone(), s)
-            mistakes = [Mistake(u - s * (c - u), SIGN_HINT), Mistake(c + s * (c - u), BRANCH_HINT),
-                        Mistake(c + s * (u - c), BRANCH_HINT), Mistake(s * c, SCALE_ONLY_HINT)]
-            expect_tensor(got, u + s * (c - u), name="guided ε", atol=1e-5, rtol=1e-4, mistakes=mistakes)
+            _cfg_case(answer, randn(*shape), randn(*shape), s, "guided ε")
+    with case("scale 0 gives the unconditional prediction", hint=BRANCH_HINT):
+        _cfg_case(answer, randn(3, 1, 4, 4), randn(3, 1, 4, 4), 0.0, "ε̂ at s = 0", mistakes=False)
+    with case("scale 1 gives the conditional prediction", hint=BRANCH_HINT):
+        _cfg_case(answer, randn(3, 1, 4, 4), randn(3, 1, 4, 4), 1.0, "ε̂ at s = 1", mistakes=False)
+    with case("float64 inputs give a float64 result", hint=CFG_DTYPE_HINT):
+        _cfg_case(answer, randn(2, 3, 4, 4, dtype=torch.float64), randn(2, 3, 4, 4, dtype=torch.float64), 4.0,
+                  "guided ε (float64)")
+    with case("eps_uncond and eps_cond are not modified", hint=CFG_INPLACE_HINT):
+        u, c = randn(2, 3, 4, 4), randn(2, 3, 4, 4)
+        given_u, given_c = u.clone(), c.clone()
+        call(answer, given_u, given_c, 3.0)
+        for label, before, after in (("eps_uncond", u, given_u), ("eps_cond", c, given_c)):
+            expect(torch.equal(before, after), f"your function changed `{label}` in place.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,19 +222,35 @@ RMS_HINT = "That is the root mean square √mean(z²); the factor is 1 / the sta
 
 @exercise("diffusion.scale_latents", hint="factor = 1 / latents.std().item(); return latents * factor, factor.")
 def scale_latents(answer, case):
-    """scaled = z · (1/σ(z)) with one σ over all elements; returns (scaled, factor)."""
+    """scaled = z · (1/σ(z)) with one σ over all elements, unbiased or population; returns (scaled, factor)."""
     g = torch.Generator().manual_seed(4)
     for name, shape, mean, std in (("latents (16, 4, 4, 4) with σ = 3", (16, 4, 4, 4), 0.0, 3.0),
                                    ("latents (8, 4, 2, 2) with mean 2 and σ = 0.5", (8, 4, 2, 2), 2.0, 0.5),
                                    ("channels of different spread (32, 4, 4, 4)", (32, 4, 4, 4), 0.3, None),
-                                   ("one image's latents (1, 4, 8, 8) with σ = 0.1", (1, 4, 8, 8), -0.5, 0.1)):
+                                   ("one image's latents (1, 4, 8, 8) with σ = 0.1", (1, 4, 8, 8), -0.5, 0.1),
+                                   ("only 8 values (1, 2, 2, 2), mean 1: N - 1 and N give different σ",
+                                    (1, 2, 2, 2), 1.0, 1.0)):
         with case(name):
-            z = mean + torch.randn(shape, generator=g) * (std if std else torch.tensor([0.5, 1.0, 2.0, 4.0]).view(1, 4, 1, 1))
-            got = expect_tuple(call(answer, z.clone()), ("scaled", "factor"))
-            sigma = z.std().item()
-            mistakes = [Mistake(z * sigma, STD_NOT_INVERSE_HINT), Mistake(z / sigma**2, VARIANCE_HINT),
-                        Mistake(z / z.std(dim=(0, 2, 3), keepdim=True), PER_CHANNEL_HINT),
-                        Mistake((z - z.mean()) / sigma, CENTRED_HINT), Mistake(z / z.pow(2).mean().sqrt(), RMS_HINT)]
-            expect_tensor(got[0], z / sigma, name="scaled latents", atol=1e-5, rtol=1e-4, mistakes=mistakes)
-            expect_close(got[1], 1 / sigma, 1e-4 / sigma, name="factor", fmt=".5f",
-                         hint="Return the factor you multiplied by, 1 / latents.std(), as the second value.")
+            spread = std if std else torch.tensor([0.5, 1.0, 2.0, 4.0]).view(1, 4, 1, 1)
+            z = mean + torch.randn(shape, generator=g) * spread
+            argument = z.clone()
+            got = expect_tuple(call(answer, argument), ("scaled", "factor"))
+            _expect_unmodified(("latents",), (z,), (argument,))
+            scaled, factor = got
+            expect_tensor_like(scaled, shape=z.shape, dtype=z.dtype, name="scaled latents")
+            # either estimator is accepted: unbiased (N - 1) or population (N)
+            sigmas = (z.std().item(), z.std(unbiased=False).item())
+            sigma = min(sigmas, key=lambda s: (scaled.double() - z.double() / s).abs().max().item())
+            mistakes = [Mistake(z * s, STD_NOT_INVERSE_HINT) for s in sigmas]
+            mistakes += [Mistake(z / s**2, VARIANCE_HINT) for s in sigmas]
+            mistakes += [Mistake(z / z.std(dim=(0, 2, 3), keepdim=True), PER_CHANNEL_HINT),
+                         Mistake(z / z.std(dim=(0, 2, 3), keepdim=True, unbiased=False), PER_CHANNEL_HINT)]
+            mistakes += [Mistake((z - z.mean()) / s, CENTRED_HINT) for s in sigmas]
+            mistakes.append(Mistake(z / z.pow(2).mean().sqrt(), RMS_HINT))
+            expect_tensor(scaled, z / sigma, name="scaled latents", atol=1e-5, rtol=1e-4, mistakes=mistakes)
+            expect(isinstance(factor, (int, float)) or (isinstance(factor, torch.Tensor) and factor.numel() == 1),
+                   f"factor: expected a number, got {type(factor).__name__}"
+                   + (f" of shape {tuple(factor.shape)}" if isinstance(factor, torch.Tensor) else "") + ".",
+                   hint="Return the factor as a Python float: 1 / latents.std().item().")
+            expect_close(factor, 1 / sigma, 1e-4 / sigma, name="factor", fmt=".5f",
+                         hint="Return the factor you multiplied by, 1 / σ, as the second value.")

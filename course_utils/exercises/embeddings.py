@@ -66,10 +66,16 @@ def skipgram_pairs(answer, case):
         ("a repeated word: [5, 6, 5, 7], window 2", [5, 6, 5, 7], 2),
         ("3 words, window 5 (larger than the sentence)", [3, 4, 5], 5),
         ("one word, window 2: no pairs, shape (0, 2)", [9], 2),
+        ("an empty sentence: no pairs, shape (0, 2)", [], 1),
+        ("2 words, window 1: one pair each way", [4, 9], 1),
+        ("7 words, window 3: the window is cut at both ends", [1, 2, 3, 4, 5, 6, 7], 3),
     )
     for name, ids, window in cases:
         with case(name):
-            got = call(answer, list(ids), window)
+            argument = list(ids)
+            got = call(answer, argument, window)
+            expect(argument == list(ids), f"ids was modified: {list(ids)} became {argument}.",
+                   hint="Read ids without changing it (no .pop(), .sort() or assignment into it).")
             got = expect_tensor_like(got, dtype=torch.long, name="pairs",
                                      hint="Return torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).")
             expect(got.dim() == 2 and got.shape[-1] == 2,
@@ -160,18 +166,49 @@ def clip_loss(answer, case):
         expect(got.reshape(-1)[0].item() < 1e-3, f"loss: got {got.reshape(-1)[0].item():.4g}, expected < 0.001.",
                hint=NO_SCALE_HINT)
 
-    with case("gradients reach both encoders' features"):
-        img = torch.randn(4, 6, generator=g).requires_grad_()
-        txt = torch.randn(4, 6, generator=g).requires_grad_()
-        got = expect_tensor_like(call(answer, img, txt, torch.tensor(10.0)), name="loss")
-        expect(got.requires_grad, "the loss does not depend on the features (no gradient can flow).",
-               hint="Compute it from the inputs with torch operations; no .detach(), .item() or numpy.")
-        got.sum().backward()
-        expect(img.grad is not None and img.grad.abs().sum() > 0 and txt.grad is not None
-               and txt.grad.abs().sum() > 0, "the gradient is zero for the image or the text features.")
+    with case("gradients w.r.t. the image features, the text features and logit_scale"):
+        _clip_loss_gradients(answer, g)
+
+    with case("the inputs are not modified"):
+        img, txt, scale = 2 * torch.randn(5, 4, generator=g), torch.randn(5, 4, generator=g), torch.tensor(7.0)
+        args = (img.clone(), txt.clone(), scale.clone())
+        call(answer, *args)
+        for what, before, after in zip(("image_features", "text_features", "logit_scale"), (img, txt, scale), args):
+            expect(torch.equal(before, after), f"{what} was modified by your function.",
+                   hint="Normalise into new tensors (F.normalize(x, dim=-1)), not in place (x /= ..., x.div_).")
 
     with case("features on a GPU (a fake CUDA device): everything the loss creates must be there too"):
         _clip_loss_on_fake_cuda(answer)
+
+
+GRAD_HINT = ("Keep every step differentiable and connected to the inputs: no .detach(), .item(), "
+             "torch.no_grad() or NumPy, neither on the features nor on logit_scale (the temperature is learned).")
+
+
+def _clip_loss_gradients(answer, g) -> None:
+    """d loss / d (image features, text features, logit_scale) equal the reference's (float64 autograd)."""
+    img, txt = 2 * torch.randn(5, 6, generator=g), torch.randn(5, 6, generator=g)
+    scale = torch.tensor(8.0)
+    ref = [x.double().requires_grad_() for x in (img, txt, scale)]
+    _clip_autograd(*ref).backward()
+    mine = [x.clone().requires_grad_() for x in (img, txt, scale)]
+    got = expect_tensor_like(call(answer, *mine), name="loss")
+    expect(got.numel() == 1, f"loss: expected a scalar, got shape {tuple(got.shape)}.")
+    expect(got.requires_grad, "the loss does not depend on the inputs (no gradient can flow).", hint=GRAD_HINT)
+    got.sum().backward()
+    for what, x, r in zip(("image features", "text features", "logit_scale"), mine, ref):
+        expect(x.grad is not None and x.grad.abs().sum() > 0,
+               f"no gradient reaches the {what}: the loss is cut off from them.", hint=GRAD_HINT)
+        expect_tensor(x.grad.double(), r.grad, name=f"gradient w.r.t. the {what}", atol=1e-5, rtol=1e-3,
+                      dtype_check=False, hint=GRAD_HINT)
+
+
+def _clip_autograd(img, txt, scale):
+    """The reference loss, differentiable (used for the gradient case)."""
+    img, txt = F.normalize(img, dim=-1), F.normalize(txt, dim=-1)
+    logits = scale * img @ txt.T  # (B, B)
+    labels = torch.arange(len(img))
+    return (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels)) / 2
 
 
 def _clip_loss_on_fake_cuda(answer) -> None:
@@ -237,8 +274,8 @@ def zero_shot_classifier(answer, case):
             sims_e, pred_e = _zs(img, txt)
             mistakes = [Mistake(_zs(img, txt, m)[0], h) for m, h in
                         (("dot", DOT_HINT), ("text_only", TEXT_ONLY_HINT), ("image_only", IMAGE_ONLY_HINT))]
-            expect_tensor(got[0].float() if isinstance(got[0], torch.Tensor) else got[0], sims_e,
-                          name="similarities", atol=1e-4, rtol=1e-4, dtype_check=False, mistakes=mistakes)
+            expect_tensor(got[0], sims_e, name="similarities", atol=1e-4, rtol=1e-4, mistakes=mistakes,
+                          hint="Return the similarities in the features' dtype (float32 here).")
             pred_mistakes = []
             for m, h in (("dot", DOT_HINT), ("image_only", IMAGE_ONLY_HINT), ("axis", AXIS_HINT)):
                 wrong = _zs(img, txt, m)[1]
@@ -246,6 +283,28 @@ def zero_shot_classifier(answer, case):
                     pred_mistakes.append(Mistake(wrong, h))
             expect_tensor(got[1], pred_e, name="predictions", mistakes=pred_mistakes,
                           hint=AXIS_HINT if isinstance(got[1], torch.Tensor) and got[1].shape != pred_e.shape else None)
+
+    with case("no images (N = 0): similarities (0, K), predictions (0,)"):
+        txt = torch.randn(3, 4, generator=g)
+        sims, pred = expect_tuple(call(answer, torch.zeros(0, 4), txt), ("similarities", "predictions"))
+        expect_tensor_like(sims, shape=(0, 3), name="similarities")
+        expect_tensor_like(pred, shape=(0,), dtype=torch.long, name="predictions")
+
+    with case("a tie: two identical class prompts (1 and 3), the image matches both -- the lower index wins"):
+        txt = torch.randn(4, 5, generator=g)
+        txt[3] = txt[1]
+        img = torch.cat([2 * txt[1:2], torch.randn(2, 5, generator=g)])  # (3, D): image 0 lies on prompt 1
+        sims, pred = expect_tuple(call(answer, img, txt.clone()), ("similarities", "predictions"))
+        expect_tensor(pred, _zs(img, txt)[1], name="predictions",
+                      hint="On a tie take the first (lowest) index, as torch.argmax does.")
+
+    with case("the inputs are not modified"):
+        img, txt = torch.randn(4, 5, generator=g) * 3, torch.randn(3, 5, generator=g) * 2
+        args = (img.clone(), txt.clone())
+        call(answer, *args)
+        for what, before, after in zip(("image_features", "text_features"), (img, txt), args):
+            expect(torch.equal(before, after), f"{what} was modified by your function.",
+                   hint="Normalise into new tensors (F.normalize(x, dim=-1)), not in place.")
 
     with case("an image equal to a class vector times 5 is classified as that class, similarity 1"):
         txt = torch.randn(5, 6, generator=g) * torch.logspace(-1, 1, 5)[:, None]

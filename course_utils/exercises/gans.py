@@ -3,16 +3,19 @@
 * ``gans.discriminator_loss`` -- ``discriminator_loss(D, real, fake)``: BCE with real -> 1 and
   fake -> 0 (each term a batch mean), with the fakes *detached* so that the discriminator step does
   not reach the generator. Compared with ``course_utils.models.gan.discriminator_loss`` on the
-  logits; a tiny generator built inside the check must receive no gradient. Known mistakes
+  logits; a tiny generator built inside the check must receive no gradient, D's gradients must equal
+  the reference's (a detached or no_grad term fails), and saturated logits (±200) must give a finite
+  loss. Known mistakes
   (labels swapped, only one term, sums instead of means, probabilities fed to the logits' BCE, the
   sign of V instead of the loss) get their own hint.
 * ``gans.generator_loss`` -- ``generator_loss(D, fake)``: the non-saturating loss −mean log D(G(z)).
   Compared with the package's ``generator_loss``; the gradient must reach the generator, and where
   D rejects the fakes (logit −8) it must not vanish (the saturating loss log(1 − D) has gradient
-  ≈ 0 there).
+  ≈ 0 there); G's gradients must equal the reference's, and at logit −200 the loss must be a finite 200.
 * ``gans.patchgan_receptive_field`` -- the receptive field of a stack of (kernel, stride) layers,
   r = 1 + Σ_l (k_l − 1) Π_{j<l} s_j, against ``course_utils.models.pix2pix.receptive_field``;
-  pix2pix's 70 x 70 PatchGAN among the cases.
+  pix2pix's 70 x 70 PatchGAN among the cases, and no layers at all (r = 1). An int is expected; a float
+  with a whole value (70.0) or a one-element tensor is accepted too. The list must not be modified.
 """
 from __future__ import annotations
 
@@ -59,6 +62,10 @@ PROB_HINT = ("D returns logits: use F.binary_cross_entropy_with_logits on them d
              "(applying torch.sigmoid first squashes them twice).")
 SIGN_HINT = ("The sign is flipped: the discriminator *minimises* the cross-entropy (which is maximising V(D, G)); "
              "return BCE(D(real), 1) + BCE(D(fake), 0), not its negative.")
+D_GRAD_HINT = ("D's weights must get the gradient of both terms: detach the *fakes* before calling D "
+               "(D(fake.detach())), never D's output or the real logits.")
+STABLE_HINT = ("With logits far from 0, sigmoid rounds to exactly 0 or 1 and log gives -inf: work on the logits with "
+               "F.binary_cross_entropy_with_logits (or F.logsigmoid), which stays finite.")
 DETACH_HINT = ("The generator received gradients from the discriminator's loss: call D on fake.detach() -- "
                "in the discriminator step the generator is frozen.")
 
@@ -104,6 +111,31 @@ def discriminator_loss(answer, case):
         expect(not any(reached), "the generator's weights received a gradient from the discriminator loss.",
                hint=DETACH_HINT)
         expect(all(p.grad is not None for p in D.parameters()), "D's weights received no gradient.")
+
+    with case("D's gradients: those of BCE(D(real), 1) + BCE(D(fake), 0) (both terms reach D's weights)"):
+        G, D, g = _tiny_pair(4)
+        real, z = torch.randn(7, 6, generator=g), torch.randn(5, 3, generator=g)
+        fake = G(z)
+        expected = torch.autograd.grad(_d_loss(D(real), D(fake.detach())), list(D.parameters()))
+        got = _scalar(call(answer, D, real.clone(), fake))
+        expect(got.requires_grad, "the loss does not depend on D's weights: the discriminator could not learn.",
+               hint=D_GRAD_HINT)
+        D.zero_grad(set_to_none=True)
+        got.backward()
+        got_grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in D.parameters()]
+        for k, (gg, ee) in enumerate(zip(got_grads, expected)):
+            expect_tensor(gg, ee, name=f"gradient of D's parameter tensor {k}", atol=1e-5, rtol=1e-4,
+                          dtype_check=False, hint=D_GRAD_HINT)
+
+    with case("saturated logits (D fooled completely: −200 on real, +200 on fakes): loss 400, finite"):
+        D = nn.Sequential(nn.Flatten(), nn.Linear(1, 1), nn.Flatten(0))
+        with torch.no_grad():
+            D[1].weight.fill_(200.0)
+            D[1].bias.zero_()
+        real, fake = -torch.ones(3, 1), torch.ones(5, 1)
+        got = _scalar(call(answer, D, real, fake))
+        expect(torch.isfinite(got).item(), f"loss: expected 400, got {got.item()}.", hint=STABLE_HINT)
+        expect(abs(got.item() - 400.0) < 1e-2, f"loss: expected 400, got {got.item():.4g}.", hint=STABLE_HINT)
 
     with case("a perfect discriminator (logits +20 on real, -20 on fake) has loss ≈ 0"):
         D = nn.Sequential(nn.Flatten(), nn.Linear(1, 1), nn.Flatten(0))
@@ -159,6 +191,29 @@ def generator_loss(answer, case):
         expect(G.weight.grad is not None and G.weight.grad.abs().sum() > 0,
                "the generator's weights received no gradient.", hint=G_DETACH_HINT)
 
+    with case("G's gradients: those of −mean log D(G(z)), through D"):
+        G, D, g = _tiny_pair(5)
+        z = torch.randn(6, 3, generator=g)
+        expected = torch.autograd.grad(_g_loss(D(G(z))), list(G.parameters()))
+        got = _scalar(call(answer, D, G(z)))
+        expect(got.requires_grad, "the loss does not depend on the generator.", hint=G_DETACH_HINT)
+        G.zero_grad(set_to_none=True)
+        got.backward()
+        for k, (p, ee) in enumerate(zip(G.parameters(), expected)):
+            gg = p.grad if p.grad is not None else torch.zeros_like(p)
+            expect_tensor(gg, ee, name=f"gradient of G's parameter tensor {k}", atol=1e-5, rtol=1e-4,
+                          dtype_check=False, hint=G_DETACH_HINT)
+
+    with case("saturated logits (D rejects the fakes completely, logit −200): loss 200, finite, gradient −1/B"):
+        D = nn.Flatten(0)  # the 'image' is its own logit
+        logits = torch.full((4, 1), -200.0, requires_grad=True)
+        got = _scalar(call(answer, D, logits))
+        expect(torch.isfinite(got).item(), f"loss: expected 200, got {got.item()}.", hint=STABLE_HINT)
+        expect(abs(got.item() - 200.0) < 1e-2, f"loss: expected 200, got {got.item():.4g}.", hint=STABLE_HINT)
+        got.backward()
+        expect(logits.grad is not None, "no gradient reached the fakes.", hint=G_DETACH_HINT)
+        expect_tensor(logits.grad, torch.full((4, 1), -0.25), name="gradient", atol=1e-4, hint=STABLE_HINT)
+
     with case("D rejects the fakes (logit −8): d loss / d logit must not vanish (≈ −1/B each)"):
         D = nn.Flatten(0)  # the 'image' is its own logit
         logits = torch.full((4, 1), -8.0, requires_grad=True)
@@ -182,6 +237,20 @@ ORDER_HINT = ("Multiply each (k_l − 1) by the product of the strides *before* 
 INCLUSIVE_HINT = "Use the strides of the earlier layers only, Π_{j<l} s_j, not including layer l's own stride."
 
 
+def _as_pixels(got) -> int:
+    """The receptive field as an int: an int, an integral float (70.0) or a one-element tensor all count."""
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if hasattr(got, "item") and not isinstance(got, (int, float)):  # a NumPy scalar
+        got = got.item()
+    expect(isinstance(got, (int, float)) and not isinstance(got, bool),
+           f"expected a number of pixels (an int), got {type(got).__name__}.",
+           hint="Return the receptive field as an int.")
+    expect(math.isfinite(got) and float(got) == int(got), f"expected a whole number of pixels, got {got!r}.",
+           hint="Kernels and strides are integers, so r is an integer: no division, no rounding needed.")
+    return int(got)
+
+
 def _rf_variants(layers):
     ks, ss = [k for k, _ in layers], [s for _, s in layers]
     prod = math.prod
@@ -200,16 +269,17 @@ def patchgan_receptive_field(answer, case):
     for name, layers in (
         ("pix2pix's 70 x 70 PatchGAN: three 4x4 stride-2 layers, then two 4x4 stride-1", [(4, 2)] * 3 + [(4, 1)] * 2),
         ("this chapter's PatchGAN: one 4x4 stride-2, two 4x4 stride-1", [(4, 2), (4, 1), (4, 1)]),
+        ("no layers at all: one pixel sees itself", []),
         ("one 3x3 convolution", [(3, 1)]),
         ("a 1x1 convolution sees one pixel", [(1, 1)]),
         ("VGG-like: 3x3, 3x3, 2x2 pool (stride 2), 3x3, 3x3", [(3, 1), (3, 1), (2, 2), (3, 1), (3, 1)]),
         ("strides of 2 and 3 mixed", [(5, 2), (3, 3), (3, 1)]),
     ):
         with case(f"{name}: {layers}"):
-            got = call(answer, list(layers))
-            expect(isinstance(got, int) or (isinstance(got, torch.Tensor) and got.numel() == 1),
-                   f"expected an int, got a {type(got).__name__}.", hint="Return the receptive field as an int.")
-            got = int(got)
+            given = list(layers)
+            got = _as_pixels(call(answer, given))
+            expect(given == list(layers), "your function changed the list of layers.",
+                   hint="Read the (kernel, stride) pairs; do not pop or modify them.")
             expected = _receptive_field(layers)
             if got != expected:
                 wrong = [hints[k] for k, v in _rf_variants(layers).items() if v == got and v != expected]

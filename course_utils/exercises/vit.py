@@ -1,5 +1,8 @@
 """Chapter 2's exercise checks (Vision Transformers): patchify, class token + positions,
 MAE's per-sample random masking."""
+import math
+from fractions import Fraction
+
 import torch
 
 from .core import call, exercise, expect, expect_equal, expect_tensor, expect_tensor_like, expect_tuple, fail
@@ -49,6 +52,23 @@ def patchify(answer, case):
         got = expect_tensor_like(call(answer, images.clone(), 2), shape=(1, 4, 8), name="patches")
         expect_tensor(got[0, :2], _patchify(images, 2)[0, :2], name="first two patches",
                       mistakes=[(m[0, :2], h) for m, h in _patchify_mistakes(images, 2)])
+    with case("float64 images give float64 patches; the images are not modified"):
+        images = torch.randn(2, 2, 6, 6, generator=g, dtype=torch.float64)
+        given = images.clone()
+        got = call(answer, given, 3)
+        expect_tensor(got, _patchify(images, 3), name="patches", mistakes=_patchify_mistakes(images, 3),
+                      hint="Keep the images' dtype (no .float()).")
+        expect(torch.equal(given, images), "your function changed `images` in place.")
+    with case("gradients flow back to the images (patchify is part of the model)"):
+        images = torch.randn(1, 1, 4, 4, generator=g).double().requires_grad_()
+        got = expect_tensor_like(call(answer, images, 2), shape=(1, 4, 4), name="patches")
+        expect(got.requires_grad, "the patches do not depend on the images through autograd.",
+               hint="Use reshape / permute (or unfold) on the tensor itself: no .detach(), numpy or "
+                    "torch.tensor(...).")
+        weight = torch.arange(16, dtype=torch.float64).reshape(1, 4, 4)
+        (grad,) = torch.autograd.grad((got * weight).sum(), images)
+        expect_tensor(grad, torch.autograd.grad((_patchify(images, 2) * weight).sum(), images)[0],
+                      name="d(sum(patches * w))/d images")
     with case("equals a Conv2d with kernel = stride = p (its weight flattened) applied as a linear map"):
         images = torch.randn(2, 3, 8, 8, generator=g)
         conv = torch.nn.Conv2d(3, 5, 4, stride=4, bias=False)
@@ -97,6 +117,25 @@ def add_cls_and_positions(answer, case):
         got = expect_tensor_like(call(answer, tokens.clone(), cls.clone(), pos.clone()), shape=(4, 4, 5),
                                  name="tokens")
         expect_tensor(got[:, 0], cls[0].expand(4, -1), name="tokens[:, 0]")
+    with case("no patches at all (N = 0): just the class token plus position 0"):
+        tokens, cls, pos = torch.zeros(2, 0, 4), torch.randn(1, 1, 4, generator=g), torch.randn(1, 1, 4, generator=g)
+        got = call(answer, tokens.clone(), cls.clone(), pos.clone())
+        expect_tensor(got, _add_cls(tokens, cls, pos), name="tokens")
+    with case("float64 inputs give a float64 result"):
+        tokens, cls, pos = (torch.randn(*shape, generator=g, dtype=torch.float64)
+                            for shape in ((2, 3, 4), (1, 1, 4), (1, 4, 4)))
+        got = call(answer, tokens.clone(), cls.clone(), pos.clone())
+        expect_tensor(got, _add_cls(tokens, cls, pos), name="tokens", atol=1e-12, rtol=1e-10,
+                      hint="Keep the inputs' dtype: build nothing in float32.")
+    with case("tokens, cls_token and pos_embed are not modified (no in-place +=)"):
+        tokens, cls, pos = (torch.randn(2, 3, 4, generator=g), torch.randn(1, 1, 4, generator=g),
+                            torch.randn(1, 4, 4, generator=g))
+        given = [t.clone() for t in (tokens, cls, pos)]
+        call(answer, *given)
+        for name, before, after in zip(("tokens", "cls_token", "pos_embed"), (tokens, cls, pos), given):
+            expect(torch.equal(before, after), f"your function changed `{name}` in place.",
+                   hint="Return a new tensor: torch.cat(...) + pos_embed, not tokens += ... "
+                        "(pos_embed and cls_token are parameters; tokens may be used again).")
     with case("gradients reach the class token and the position embeddings"):
         tokens = torch.randn(2, 4, 6, generator=g)
         cls = torch.randn(1, 1, 6, generator=g).requires_grad_()
@@ -109,6 +148,15 @@ def add_cls_and_positions(answer, case):
                "d(sum)/d(cls_token) should be 2 (one class token per sequence, batch of 2).")
         expect(pos.grad is not None and torch.allclose(pos.grad, torch.full_like(pos, 2.0)),
                "d(sum)/d(pos_embed) should be 2 everywhere (every position used once per sequence).")
+    with case("gradients reach the patch tokens"):
+        tokens = torch.randn(2, 3, 4, generator=g).requires_grad_()
+        got = expect_tensor_like(call(answer, tokens, torch.zeros(1, 1, 4), torch.zeros(1, 4, 4)),
+                                 shape=(2, 4, 4), name="tokens")
+        expect(got.requires_grad, "the result does not depend on `tokens` through autograd.",
+               hint="Do not detach the tokens: they carry the patch embedding's gradient.")
+        weight = torch.randn(2, 4, 4, generator=g)
+        (grad,) = torch.autograd.grad((got * weight).sum(), tokens)
+        expect_tensor(grad, weight[:, 1:], name="d(sum(result * w))/d tokens")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -118,14 +166,26 @@ INVERTED_HINT = "Your mask looks inverted: True means masked (hidden), False vis
 GENERATOR_HINT = "Draw the noise from `generator`: torch.rand(batch_size, n_patches, generator=generator)."
 
 
+def n_keep_readings(n_patches, mask_ratio):
+    """The numbers of kept patches the statement allows: int(N (1 - r)) computed in floating point
+    (what Python gives, e.g. 0 for N = 10, r = 0.9, since 1 - 0.9 = 0.0999...) and the exact floor
+    of N (1 - r) (1 for that example)."""
+    exact = math.floor(Fraction(n_patches) * (1 - Fraction(str(mask_ratio))))
+    return sorted({int(n_patches * (1 - mask_ratio)), exact})
+
+
 def _masking(answer, B, N, ratio, seed=0, generator=True):
     kwargs = {"generator": torch.Generator().manual_seed(seed)} if generator else {}
     got = call(answer, B, N, ratio, **kwargs)
     keep, mask = expect_tuple(got, ("keep", "mask"))
-    n_keep = int(N * (1 - ratio))
-    keep = expect_tensor_like(keep, shape=(B, n_keep), dtype=torch.long, name="keep",
-                              hint=f"keep holds the indices of the n_keep = int(N * (1 - mask_ratio)) = {n_keep} "
-                                   "visible patches of every sample, as a LongTensor (B, n_keep).")
+    allowed = n_keep_readings(N, ratio)
+    shown = " or ".join(str(n) for n in allowed)
+    keep = expect_tensor_like(keep, dtype=torch.long, name="keep")
+    expect(keep.dim() == 2 and keep.shape[0] == B and keep.shape[1] in allowed,
+           f"keep has shape {tuple(keep.shape)}, expected ({B}, n_keep) with n_keep = {shown} "
+           f"(N = {N}, mask_ratio = {ratio}).",
+           hint="n_keep = int(n_patches * (1 - mask_ratio)), truncated (not rounded to the nearest): every "
+                "sample keeps exactly that many patches.")
     mask = expect_tensor_like(mask, shape=(B, N), dtype=torch.bool, name="mask")
     return keep, mask
 
@@ -135,11 +195,16 @@ def _masking(answer, B, N, ratio, seed=0, generator=True):
                "mask = ones(B, N, bool) with mask.scatter_(1, keep, False).")
 def random_masking(answer, case):
     """MAE masking: for every sample separately, keep exactly int(N (1 - ratio)) random patches."""
-    for B, N, ratio in [(4, 16, 0.75), (8, 64, 0.75), (3, 10, 0.5), (2, 16, 0.0)]:
-        n_keep = int(N * (1 - ratio))
-        with case(f"B={B}, N={N}, mask_ratio={ratio}: every sample keeps exactly {n_keep} patches, "
-                  f"masks {N - n_keep}"):
+    cases = [(4, 16, 0.75, ""), (8, 64, 0.75, ""), (3, 10, 0.5, ""), (2, 16, 0.0, ", nothing masked"),
+             (3, 14, 0.75, ": N (1 - r) = 3.5 is not an integer, truncated to 3"),
+             (3, 10, 0.9, ": int(10 * (1 - 0.9)) is 0 in floating point, 1 exactly; both accepted"),
+             (2, 16, 1.0, ", everything masked")]
+    for B, N, ratio, note in cases:
+        allowed = n_keep_readings(N, ratio)
+        with case(f"B={B}, N={N}, mask_ratio={ratio}{note}: every sample keeps exactly "
+                  f"{' or '.join(map(str, allowed))} patches"):
             keep, mask = _masking(answer, B, N, ratio)
+            n_keep = keep.shape[1]
             n_masked = mask.sum(1)
             if (n_masked != N - n_keep).any() and (n_masked == n_keep).all():
                 fail(f"every sample has {n_keep} masked and {N - n_keep} visible patches: the other way round.",
@@ -149,6 +214,9 @@ def random_masking(answer, case):
                 fail(f"sample {b} has {int(n_masked[b])} masked patches, expected exactly {N - n_keep}.",
                      hint="Do not mask each patch independently with probability mask_ratio (the count "
                           "varies): rank N random noises and keep the n_keep smallest.")
+            expect(bool(((keep >= 0) & (keep < N)).all()), f"keep holds indices outside 0 .. {N - 1}.")
+            expect(bool(mask.gather(1, keep).logical_not().all()) if n_keep else True,
+                   "some indices in keep point at masked patches.", hint=INVERTED_HINT)
     with case("keep and mask agree: the kept indices are exactly the unmasked patches, each once"):
         keep, mask = _masking(answer, 6, 16, 0.75, seed=3)
         for b in range(6):

@@ -6,12 +6,13 @@ finds for how many false marks it makes. Sweeping a score threshold t:
 
     a mark is a *hit* if it overlaps a not-yet-found lesion (IoU >= iou_threshold, greedy by score);
     sensitivity(t) = #lesions hit by marks with score >= t / #lesions
-    FPPI(t)        = #marks with score >= t that hit nothing / #images
+    FPPI(t)        = #marks with score >= t that find no new lesion / #images
 
 The FROC curve plots sensitivity against FPPI (Bunch et al., 1978; Chakraborty, 1989). A single
 number: the sensitivity at a fixed FPPI (e.g. 0.5 or 1 false positive per image), or the mean
 sensitivity at FPPI in {1/8, 1/4, 1/2, 1, 2, 4, 8} (the LUNA16 / CAMELYON16 "CPM" score).
-Repeated marks on an already-found lesion count as false positives here (the strict convention).
+A false positive is a mark that finds no *new* lesion: a mark on empty tissue, and also a repeated
+mark on a lesion an earlier (higher-scored) mark already found (the strict convention).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ class FROCResult:
 
 
 def sensitivity_at_fp_curve(fppi: np.ndarray, sensitivity: np.ndarray, fp: float) -> float:
+    """The largest sensitivity of the curve at FPPI <= ``fp`` (0 if none)."""
     ok = fppi <= fp + 1e-12
     return float(sensitivity[ok].max()) if ok.any() else 0.0
 
@@ -74,6 +76,15 @@ def froc_from_marks(scores, hits, n_lesions: int, n_images: int) -> FROCResult:
     fppi = np.r_[0.0, fp[last] / n_images]
     thr = np.r_[np.inf, s[last]]
     return FROCResult(fppi, sens, thr, n_lesions, n_images)
+
+
+def sensitivity_at_fp(scores, hits, n_lesions: int, n_images: int, fppi: float) -> float:
+    """One FROC point: the per-lesion sensitivity at most ``fppi`` false positives per image.
+
+    ``scores`` (D,) and ``hits`` (D,) bool as in :func:`froc_from_marks` (the course's answer to the
+    exercise ``medical.sensitivity_at_fp``); 0.0 when no threshold keeps within the budget.
+    """
+    return froc_from_marks(scores, hits, n_lesions, n_images).at(fppi)
 
 
 def match_marks(predictions: Sequence[dict], targets: Sequence[dict], iou_threshold: float = 0.3):

@@ -63,6 +63,33 @@ def attention_probabilities(
     return probs
 
 
+def scaled_dot_product_attention(
+    q: Tensor, k: Tensor, v: Tensor, mask: Optional[Tensor] = None
+) -> tuple[Tensor, Tensor]:
+    """Attention(Q, K, V) = softmax(Q K^T / sqrt(d)) V, returning ``(output, weights)``.
+
+    q: (..., Tq, d), k: (..., Tk, d), v: (..., Tk, d_v); mask as in :func:`attention_probabilities`.
+    Returns output (..., Tq, d_v) and weights (..., Tq, Tk): the reference answer of Chapter 1's
+    exercise, for cells that need the weights as well as the output.
+    """
+    weights = attention_probabilities(q, k, mask)  # (..., Tq, Tk)
+    return weights @ v, weights  # (..., Tq, d_v), (..., Tq, Tk)
+
+
+def attention_mask(lengths: Tensor, max_len: int, causal: bool = False) -> Tensor:
+    """(B, T, T) bool mask of a padded batch, ``True`` = query i may attend key j.
+
+    Sequence b has real tokens at 0 .. lengths[b]-1. Key j is allowed when j < lengths[b] and,
+    with ``causal``, when j <= i. Padded query rows keep the same key rule, so no row is empty.
+    """
+    positions = torch.arange(max_len, device=lengths.device)  # (T,)
+    real_key = positions[None, :] < lengths[:, None]  # (B, T): key j is a real token
+    mask = real_key[:, None, :].expand(-1, max_len, -1)  # (B, T_q, T_k)
+    if causal:
+        mask = mask & causal_mask(max_len, device=lengths.device)  # j <= i
+    return mask.contiguous()
+
+
 def causal_mask(T: int, device: Optional[torch.device] = None) -> Tensor:
     """(T, T) bool mask, ``True`` = may attend: query t sees keys 0..t (a decoder's mask)."""
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()

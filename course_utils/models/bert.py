@@ -5,7 +5,8 @@
 
 Training: hide ~15 % of the tokens, predict them from both sides of the context, and score the
 prediction only at the hidden positions (:func:`mlm_loss`). Choosing which tokens to hide (and
-the 80/10/10 rule) is the chapter's exercise, so it is not in this package.
+the 80/10/10 rule) is the chapter's exercise; :func:`mask_tokens` is the course's answer, which the
+chapter falls back on when the exercise is skipped.
 
 Labels follow the usual convention: ``labels[b, t]`` is the original token id where the loss is
 taken and ``IGNORE_INDEX = -100`` everywhere else (``F.cross_entropy``'s default ``ignore_index``).
@@ -130,6 +131,24 @@ class MaskedLanguageModel(nn.Module):
 
     def num_parameters(self) -> int:
         return parameters.count_parameters(self)
+
+
+def mask_tokens(ids: Tensor, vocab_size: int, mask_id: int, special_ids, generator=None,
+                p: float = 0.15) -> tuple[Tensor, Tensor]:
+    """BERT's masking rule: choose each non-special token with probability p; of the chosen,
+    80 % become ``mask_id``, 10 % a random id in [0, vocab_size), 10 % stay unchanged.
+
+    ids: (B, T) long, not modified. Returns (inputs, labels), both (B, T) long; labels hold the
+    original id at chosen positions and ``IGNORE_INDEX`` elsewhere. Randomness from ``generator``.
+    """
+    special = torch.isin(ids, torch.as_tensor(list(special_ids), dtype=ids.dtype))  # (B, T)
+    chosen = (torch.rand(ids.shape, generator=generator) < p) & ~special  # (B, T)
+    labels = torch.where(chosen, ids, torch.full_like(ids, IGNORE_INDEX))
+    u = torch.rand(ids.shape, generator=generator)  # one draw splits the chosen 80 / 10 / 10
+    random_words = torch.randint(vocab_size, ids.shape, generator=generator)
+    inputs = torch.where(chosen & (u < 0.8), torch.full_like(ids, mask_id), ids)
+    inputs = torch.where(chosen & (u >= 0.8) & (u < 0.9), random_words, inputs)
+    return inputs, labels
 
 
 def mlm_loss(logits: Tensor, labels: Tensor) -> Tensor:

@@ -8,7 +8,8 @@
       class-weighted   L = −[w₊ y log p + (1 − y) log(1 − p)],  w₊ = N₋ / N₊  (the inverse class frequency)
       focal            L = −α_t (1 − p_t)^γ log p_t       (``course_utils.models.losses.sigmoid_focal_loss``)
 
-* :func:`train_binary` -- Adam on random mini-batches with one of those losses (same budget for all);
+* :func:`train_binary` -- Adam on random mini-batches with one of those losses, or any loss function
+  ``(logits, targets) -> scalar`` (e.g. the learner's own focal loss), on the same budget for all;
   :func:`freeze_all_but_norm_and_head` -- the fine-tuning recipe for a new site with few labels.
 * :class:`SegmentClassifyUNet` -- the package's :class:`~course_utils.models.unet.UNet` with a
   classification head: a forward hook keeps the bottleneck's feature map b (B, C, h, w); the head
@@ -20,7 +21,7 @@
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import Callable, Optional, Union
 
 import torch
 import torch.nn as nn
@@ -55,17 +56,39 @@ def binary_loss(logits: Tensor, targets: Tensor, kind: str = "ce", pos_weight: f
     return sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma, reduction="mean")
 
 
-def train_binary(model: nn.Module, x: Tensor, y: Tensor, kind: str = "ce", steps: int = 300, batch_size: int = 64,
-                 lr: float = 3e-3, seed: int = 0, augment: bool = True, device=None, **loss_kwargs) -> History:
+def binary_focal_loss(logits: Tensor, targets: Tensor, alpha: float = 0.25, gamma: float = 2.0) -> Tensor:
+    """The mean focal loss, α weighting the positives (the course's answer to ``medical.binary_focal_loss``).
+
+        FL = mean of −α_t (1 − p_t)^γ log p_t,   α_t = α y + (1 − α)(1 − y)
+    """
+    return sigmoid_focal_loss(logits, targets, alpha=alpha, gamma=gamma, reduction="mean")
+
+
+def train_binary(model: nn.Module, x: Tensor, y: Tensor, kind: Union[str, Callable] = "ce", steps: int = 300,
+                 batch_size: int = 64, lr: float = 3e-3, seed: int = 0, augment: bool = True, device=None,
+                 **loss_kwargs) -> History:
     """Train ``model`` (x -> one logit) with ``binary_loss(kind)``: Adam (weight decay 1e-4) + one-cycle,
     random vertical flips if ``augment``. Returns the training History; the model is left in eval mode.
 
-    ``pos_weight`` defaults to N₋ / N₊ of ``y`` for the weighted loss.
+    ``kind`` is one of ``LOSSES`` or a function ``loss(logits, targets, **loss_kwargs) -> scalar``
+    (targets float 0/1). ``pos_weight`` defaults to N₋ / N₊ of ``y`` for the weighted loss.
     """
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"need as many labels as inputs (> 0), got {len(x)} inputs and {len(y)} labels.")
-    if kind not in LOSSES:
-        raise ValueError(f"kind={kind!r}: choose one of {LOSSES}.")
+    if callable(kind):
+        loss_fn = kind
+
+        def step_loss(m, xb, yb):
+            return loss_fn(m(xb), yb.float(), **loss_kwargs)
+
+        name = getattr(kind, "__name__", "custom loss")
+    elif kind in LOSSES:
+        def step_loss(m, xb, yb):
+            return binary_loss(m(xb), yb, kind, **loss_kwargs)
+
+        name = kind
+    else:
+        raise ValueError(f"kind={kind!r}: choose one of {LOSSES} or pass a loss function.")
     if kind == "weighted" and "pos_weight" not in loss_kwargs:
         n_pos = max(int(y.sum()), 1)
         loss_kwargs["pos_weight"] = (len(y) - n_pos) / n_pos
@@ -74,9 +97,9 @@ def train_binary(model: nn.Module, x: Tensor, y: Tensor, kind: str = "ce", steps
         flips = torch.rand(len(xb), generator=g) < 0.5  # (B,)
         return torch.where(flips[:, None, None, None], xb.flip(-2), xb), yb  # vertical flips keep the anatomy
 
-    return fit(model, lambda m, xb, yb: binary_loss(m(xb), yb, kind, **loss_kwargs), (x, y), steps=steps,
-               batch_size=batch_size, lr=lr, optimizer="adam", weight_decay=1e-4, augment=flip if augment else None,
-               seed=seed, device=device, desc=f"classifier ({kind})")
+    return fit(model, step_loss, (x, y), steps=steps, batch_size=batch_size, lr=lr, optimizer="adam",
+               weight_decay=1e-4, augment=flip if augment else None, seed=seed, device=device,
+               desc=f"classifier ({name})")
 
 
 def freeze_all_but_norm_and_head(model: nn.Module, head: str = "head") -> nn.Module:

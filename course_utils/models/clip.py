@@ -35,7 +35,8 @@ from torch import Tensor
 
 from ..data.captions import HELD_OUT, shapes_caption_data
 from ..data.shapes import ShapesConfig
-from ..train import History, embed, fit, resolve_device, seeded
+from ..cache import cache_dir
+from ..train import History, embed, fit, max_steps, resolve_device, seeded
 
 CONFIG_NAME = "open_clip_config.json"
 WEIGHTS_NAME = "open_clip_pytorch_model.bin"
@@ -221,9 +222,10 @@ def default_clip_dir() -> Path:
     """Where Chapter 6 saves its trained CLIP: ``$COURSE_CACHE/tiny_clip_shapes``.
 
     ``$COURSE_CACHE`` defaults to ``~/.cache/course_utils``.
+    A run with its loops capped (``$COURSE_MAX_STEPS``) keeps its barely trained model apart.
     """
-    root = os.environ.get("COURSE_CACHE", os.path.join(os.path.expanduser("~"), ".cache", "course_utils"))
-    return Path(root) / "tiny_clip_shapes"
+    cap = max_steps()
+    return cache_dir() / ("tiny_clip_shapes" if cap is None else f"tiny_clip_shapes-max-steps-{cap}")
 
 
 def encode_images(model, images: Tensor, batch_size: int = 512, device=None) -> Tensor:
@@ -249,6 +251,12 @@ def zero_shot_logits(image_features: Tensor, class_text_features: Tensor, logit_
     image_features = F.normalize(image_features, dim=-1)  # (N, D)
     class_text_features = F.normalize(class_text_features, dim=-1)  # (K, D)
     return logit_scale * image_features @ class_text_features.T  # (N, K)
+
+
+def zero_shot_classify(image_features: Tensor, class_text_features: Tensor) -> tuple[Tensor, Tensor]:
+    """(cosine similarities (N, K), predicted class (N,) int64): the nearest class prompt per image."""
+    sims = zero_shot_logits(image_features, class_text_features)  # (N, K) cosines
+    return sims, sims.argmax(dim=1)  # ties: the first class
 
 
 def text_token_features(model, tokens: Tensor) -> Tensor:

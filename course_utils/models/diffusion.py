@@ -121,14 +121,15 @@ def predicted_x0(x_t: Tensor, t: Tensor, eps: Tensor, schedule: NoiseSchedule) -
 
 
 def ddpm_step(eps: Tensor, t: int, x_t: Tensor, schedule: NoiseSchedule,
-              generator: Optional[torch.Generator] = None, variance: str = "small") -> Tensor:
+              generator: Optional[torch.Generator] = None, variance: str = "small",
+              noise: Optional[Tensor] = None) -> Tensor:
     """One reverse step x_t -> x_{t-1} (Algorithm 2 of Ho et al.).
 
     x_{t-1} = 1/√α_t · (x_t - β_t/√(1-ᾱ_t) ε̂) + σ_t z, and no noise at t = 0. The noise z is
     ``torch.randn(x_t.shape, generator=generator)``: the draw diffusers' ``DDPMScheduler.step``
     makes, so the same generator gives the same x_{t-1}. ``variance``: "small" σ_t² = β̃_t
     (diffusers' "fixed_small", the default) or "large" σ_t² = β_t ("fixed_large"); Ho et al.
-    found both to work equally well.
+    found both to work equally well. ``noise``: z given instead of drawn (same shape as x_t).
     """
     t = int(t)
     _check_t(torch.tensor(t), schedule)
@@ -139,7 +140,12 @@ def ddpm_step(eps: Tensor, t: int, x_t: Tensor, schedule: NoiseSchedule,
     mean = (x_t - beta / (1 - abar) ** 0.5 * eps) / alpha ** 0.5
     if t == 0:
         return mean  # the last step returns the mean: no noise is added at t = 0
-    z = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype).to(x_t.device)
+    if noise is None:
+        z = torch.randn(x_t.shape, generator=generator, dtype=x_t.dtype).to(x_t.device)
+    elif noise.shape != x_t.shape:
+        raise ValueError(f"noise {tuple(noise.shape)} must have the shape of x_t {tuple(x_t.shape)}.")
+    else:
+        z = noise
     var = schedule.posterior_variance[t].clamp(min=1e-20) if variance == "small" else schedule.betas[t]
     # x_{t-1} = μ + σ_t z,  σ_t = √β̃_t (or √β_t)
     return mean + var.sqrt().item() * z
@@ -247,7 +253,8 @@ def repaint(model_fn: ModelFn, known: Tensor, mask: Tensor, schedule: NoiseSched
 def train_denoiser(model: nn.Module, data: Tensor, schedule: NoiseSchedule, steps: int, *,
                    model_fn: Optional[ModelFn] = None, conditions: Optional[Tensor] = None,
                    null_condition: Optional[Tensor] = None, drop_prob: float = 0.0, batch_size: int = 64,
-                   lr: float = 2e-3, seed: int = 0, device=None) -> History:
+                   lr: float = 2e-3, seed: int = 0, device=None,
+                   noising: Optional[Callable[[Tensor, Tensor, Tensor], Tensor]] = None) -> History:
     """Train ε_θ with L = ‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t, c)‖², t ~ U{0..T-1}; return the History.
 
     ``model`` is the network that ``train.fit`` trains (AdamW, one-cycle with 10 % warm-up) on
@@ -259,13 +266,16 @@ def train_denoiser(model: nn.Module, data: Tensor, schedule: NoiseSchedule, step
     classifier-free guidance.
 
     Each step draws, on the CPU and from fit's private generator, in this order: the rows, t, ε and
-    the drop mask; the batch then goes to the device.
+    the drop mask; the batch then goes to the device. ``noising(x_0, t, ε)`` makes x_t (default
+    :func:`q_sample` with ``schedule``; a learner's own forward jump can take its place).
     """
     if conditions is not None and len(conditions) != len(data):
         raise ValueError(f"{len(data)} images but {len(conditions)} conditions: they must align.")
     if drop_prob > 0 and null_condition is None:
         raise ValueError("drop_prob > 0 needs a null_condition to put in place of the dropped conditions.")
     model_fn = unet_fn(model) if model_fn is None else model_fn
+    if noising is None:
+        noising = lambda x0, t, noise: q_sample(x0, t, noise, schedule)  # noqa: E731
 
     def make_batch(g: torch.Generator):
         idx = torch.randint(len(data), (batch_size,), generator=g)  # (B,) rows
@@ -282,7 +292,7 @@ def train_denoiser(model: nn.Module, data: Tensor, schedule: NoiseSchedule, step
         return x0, t, noise, c
 
     def loss_fn(_, x0, t, noise, c):
-        x_t = q_sample(x0, t, noise, schedule)  # √ᾱ_t x_0 + √(1-ᾱ_t) ε
+        x_t = noising(x0, t, noise)  # √ᾱ_t x_0 + √(1-ᾱ_t) ε
         return F.mse_loss(model_fn(x_t, t, c), noise)  # ‖ε - ε_θ(x_t, t, c)‖²
 
     return fit(model, loss_fn, make_batch, steps=steps, lr=lr, optimizer="adamw", weight_decay=0.0, warmup=0.1,

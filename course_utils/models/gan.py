@@ -197,15 +197,28 @@ def saturating_generator_loss(fake_logits: Tensor) -> Tensor:
     return -F.softplus(fake_logits).mean()
 
 
+def discriminator_loss_of(D: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor) -> Tensor:
+    """L_D from D itself (the chapter's exercise form): BCE(D(real), 1) + BCE(D(fake.detach()), 0)."""
+    return discriminator_loss(D(real), D(fake.detach()))
+
+
+def generator_loss_of(D: Callable[[Tensor], Tensor], fake: Tensor) -> Tensor:
+    """L_G from D itself (the chapter's exercise form): −mean log D(fake), gradient through D."""
+    return generator_loss(D(fake))
+
+
 # ---------------------------------------------------------------------------------------------
 # The two training steps
 # ---------------------------------------------------------------------------------------------
 def discriminator_step(G: Generator, D: Discriminator, opt_D: torch.optim.Optimizer, real: Tensor, z: Tensor,
-                       y: Optional[Tensor] = None) -> float:
-    """One update of D (G frozen): real -> 1, fake -> 0. Returns L_D."""
+                       y: Optional[Tensor] = None, loss_fn: Callable = discriminator_loss_of) -> float:
+    """One update of D (G frozen): real -> 1, fake -> 0. Returns L_D.
+
+    ``loss_fn(D, real, fake)`` computes L_D from D (a one-argument view of D when conditional).
+    """
     with torch.no_grad():
         fake = G(z, y)  # (B, C, H, W): no graph into G -- it is not trained in this step
-    loss = discriminator_loss(D(real, y), D(fake, y))
+    loss = loss_fn(lambda x: D(x, y), real, fake)
     opt_D.zero_grad(set_to_none=True)
     loss.backward()
     opt_D.step()
@@ -213,14 +226,14 @@ def discriminator_step(G: Generator, D: Discriminator, opt_D: torch.optim.Optimi
 
 
 def generator_step(G: Generator, D: Discriminator, opt_G: torch.optim.Optimizer, z: Tensor,
-                   y: Optional[Tensor] = None) -> float:
+                   y: Optional[Tensor] = None, loss_fn: Callable = generator_loss_of) -> float:
     """One update of G (D frozen): the non-saturating loss −log D(G(z)). Returns L_G.
 
     The gradient flows *through* D into G, but only opt_G steps, so D's weights do not change
-    (D's own gradients are cleared before its next step).
+    (D's own gradients are cleared before its next step). ``loss_fn(D, fake)`` computes L_G.
     """
     D.requires_grad_(False)  # freeze D: no gradients are accumulated into its weights
-    loss = generator_loss(D(G(z, y), y))
+    loss = loss_fn(lambda x: D(x, y), G(z, y))
     opt_G.zero_grad(set_to_none=True)
     loss.backward()
     opt_G.step()
@@ -235,7 +248,8 @@ def adam_pair(G: nn.Module, D: nn.Module, lr: float = 2e-4, betas=(0.5, 0.999)):
 
 def train_gan(G: Generator, D: Discriminator, images: Tensor, steps: int, labels: Optional[Tensor] = None,
               batch_size: int = 64, lr: float = 2e-4, betas=(0.5, 0.999), seed: int = 0,
-              callback: Optional[Callable[[int], None]] = None, device=None) -> History:
+              callback: Optional[Callable[[int], None]] = None, device=None,
+              d_loss: Callable = discriminator_loss_of, g_loss: Callable = generator_loss_of) -> History:
     """Alternate one discriminator step and one generator step, ``steps`` times.
 
     ``images`` (N, C, H, W) in [-1, 1]; ``labels`` (N,) for a conditional GAN (fakes then get the
@@ -243,7 +257,9 @@ def train_gan(G: Generator, D: Discriminator, images: Tensor, steps: int, labels
     z ~ N(0, I) from one private generator seeded with ``seed`` (on the CPU, then moved to
     ``device``, default: the runtime's). ``callback(step)`` runs before step 0 and after every step
     (for snapshots). Returns a History: ``loss`` = L_G per step, ``h["g_loss"]`` the same and
-    ``h["d_loss"]`` = L_D per step; G and D are left on ``device`` in eval mode.
+    ``h["d_loss"]`` = L_D per step; G and D are left on ``device`` in eval mode. ``d_loss(D, real,
+    fake)`` and ``g_loss(D, fake)`` are the two losses (default: the package's; a learner's own
+    losses of the same form train the same way).
     """
     if images.dim() != 4:
         raise ValueError(f"images must be (N, C, H, W), got {tuple(images.shape)}.")
@@ -263,12 +279,12 @@ def train_gan(G: Generator, D: Discriminator, images: Tensor, steps: int, labels
         real, *y = to_device(next_batch(), device)  # (B, C, H, W) [and (B,) labels]
         y = y[0] if y else None
         z = torch.randn(len(real), G.config.latent_dim, generator=g).to(device)  # (B, latent_dim)
-        d_loss = discriminator_step(G, D, opt_D, real, z, y)
+        d_value = discriminator_step(G, D, opt_D, real, z, y, d_loss)
         z = torch.randn(len(real), G.config.latent_dim, generator=g).to(device)
-        g_loss = generator_step(G, D, opt_G, z, y)
-        history.loss.append(g_loss)
-        history.logs.setdefault("d_loss", []).append(d_loss)
-        history.logs.setdefault("g_loss", []).append(g_loss)
+        g_value = generator_step(G, D, opt_G, z, y, g_loss)
+        history.loss.append(g_value)
+        history.logs.setdefault("d_loss", []).append(d_value)
+        history.logs.setdefault("g_loss", []).append(g_value)
         if callback is not None:
             callback(step + 1)
     history.steps, history.seconds = steps, time.perf_counter() - started

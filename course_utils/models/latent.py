@@ -114,6 +114,16 @@ def decode_latents(ae, latents: Tensor, batch_size: int = 256, device=None) -> T
                    device=device)
 
 
+def scale_latents(latents: Tensor) -> tuple[Tensor, float]:
+    """(latents · s, s) with s = 1/σ, σ the standard deviation over every element (unbiased).
+
+    Stable Diffusion's ``scaling_factor``: the scaled latents have unit variance, like the N(0, I)
+    the forward process ends in; a sample z_0 goes back to the decoder as z_0 / s.
+    """
+    factor = 1.0 / latents.std().item()  # one global σ
+    return latents * factor, factor
+
+
 def build_text_unet(sample_size: int = 8, channels: int = 4, widths=(32, 64), context_dim: int = 64,
                     head_dim: int = 8, pooled_dim: Optional[int] = None):
     """diffusers ``UNet2DConditionModel``: plain blocks, cross-attention only at the lowest resolution.

@@ -39,6 +39,23 @@ class EncoderConfig:
         return int(self.mlp_ratio * self.d_model)
 
 
+def sinusoidal_positions(n_positions: int, d_model: int, base: float = 10_000.0) -> Tensor:
+    """The 2017 Transformer's fixed position encodings (BERT and the ViT learn theirs instead):
+
+        PE[pos, 2i]   = sin(pos / base^(2i/d))
+        PE[pos, 2i+1] = cos(pos / base^(2i/d))
+
+    Each pair of dimensions is a rotation by an angle proportional to pos, so PE[pos] . PE[pos+k]
+    depends on the offset k only. Returns (n_positions, d_model); d_model must be even.
+    """
+    if d_model % 2:
+        raise ValueError(f"d_model={d_model} must be even (sin and cos come in pairs).")
+    pos = torch.arange(n_positions, dtype=torch.float32)[:, None]  # (T, 1)
+    frequency = base ** (-torch.arange(0, d_model, 2, dtype=torch.float32) / d_model)  # (d/2,)
+    angle = pos * frequency  # (T, d/2)
+    return torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(1)  # (T, d): sin, cos interleaved
+
+
 class MLP(nn.Module):
     """The position-wise feed-forward network, applied to every token on its own:
 

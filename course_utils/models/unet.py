@@ -29,7 +29,7 @@ as many parameters as the U-Net.
 
 Convolutions are padded ("same"), so the output has the input's size; H and W must be divisible
 by 2**depth. (The 2015 paper used unpadded convolutions and cropped the skip before concatenating;
-the chapter's exercise writes that crop.)
+the chapter's exercise writes that crop, :func:`crop_and_concat`, which here crops nothing.)
 """
 from __future__ import annotations
 
@@ -68,6 +68,22 @@ def _norm(kind: str, channels: int) -> nn.Module:
     if kind == "group":
         return nn.GroupNorm(min(8, channels), channels)
     return nn.Identity()
+
+
+def crop_and_concat(up: Tensor, skip: Tensor) -> Tensor:
+    """The skip connection: centre-crop ``skip`` (B, C_s, H, W) to ``up``'s (h, w), concatenate channels.
+
+        top = ⌊(H − h) / 2⌋,  left = ⌊(W − w) / 2⌋,  out = concat[up, skip[:, :, top:top+h, left:left+w]]
+
+    Returns (B, C_u + C_s, h, w), the decoder's map first. With padded convolutions (this module's
+    U-Net) H = h and W = w: nothing is cropped.
+    """
+    h, w = up.shape[-2:]
+    H, W = skip.shape[-2:]
+    if H < h or W < w:
+        raise ValueError(f"the skip map ({H}x{W}) must be at least as large as the up-sampled map ({h}x{w}).")
+    top, left = (H - h) // 2, (W - w) // 2
+    return torch.cat([up, skip[:, :, top:top + h, left:left + w]], dim=1)  # (B, C_u + C_s, h, w)
 
 
 class ConvBlock(nn.Sequential):
@@ -114,6 +130,6 @@ class UNet(nn.Module):
         for l in reversed(range(self.config.depth)):
             x = self.up[l](x)  # (B, width_l or 2 width_l, H_l, W_l)
             if self.config.skip:
-                x = torch.cat([x, skips[l]], dim=1)  # (B, 2 width_l, H_l, W_l): channel axis
+                x = crop_and_concat(x, skips[l])  # (B, 2 width_l, H_l, W_l): channel axis
             x = self.decoder[l](x)  # (B, width_l, H_l, W_l)
         return self.head(x)  # (B, C_out, H, W)

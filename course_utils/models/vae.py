@@ -61,6 +61,11 @@ def vae_loss(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor, beta: float 
     return (recon + beta * kl).mean(), recon.mean(), kl.mean()
 
 
+def negative_elbo(logits: Tensor, x: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """The loss alone, one scalar: ``vae_loss(logits, x, mu, logvar)[0]`` (β = 1)."""
+    return vae_loss(logits, x, mu, logvar)[0]
+
+
 class VAE(nn.Module):
     """x (B, D) -> (μ, log σ²) (B, k) each -> z -> logits (B, D); ``forward`` returns (logits, μ, log σ²)."""
 

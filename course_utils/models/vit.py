@@ -88,6 +88,13 @@ def unpatchify(patches: Tensor, patch_size: int, channels: int, grid: Optional[t
     return x.reshape(B, channels, gh * p, gw * p)  # (B, C, H, W)
 
 
+def add_cls_and_positions(tokens: Tensor, cls_token: Tensor, pos_embed: Tensor) -> Tensor:
+    """z_0 = [x_cls ; tokens] + E_pos: tokens (B, N, D), cls_token (1, 1, D), pos_embed (1, N+1, D)
+    -> (B, N+1, D), the class token at position 0. The inputs are not modified."""
+    cls = cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D): the same token for every image
+    return torch.cat([cls, tokens], dim=1) + pos_embed  # (B, N+1, D)
+
+
 class PatchEmbedding(nn.Module):
     """x_i E + b for every patch i, computed as a Conv2d with kernel = stride = p.
 
@@ -150,9 +157,7 @@ class VisionTransformer(nn.Module):
     def embed(self, images: Tensor) -> Tensor:
         """z_0 = [x_cls ; x_1 E ; ... ; x_N E] + E_pos: (B, C, H, W) -> (B, N+1, D)."""
         x = self.patch_embed(images)  # (B, N, D)
-        cls = self.cls_token.expand(x.shape[0], -1, -1)  # (B, 1, D)
-        x = torch.cat([cls, x], dim=1)  # (B, N+1, D): the class token first
-        return self.dropout(x + self.pos_embed)  # (B, N+1, D)
+        return self.dropout(add_cls_and_positions(x, self.cls_token, self.pos_embed))  # (B, N+1, D)
 
     def features(self, images: Tensor, return_attention: bool = False):
         """z_L = Encoder(z_0): (B, N+1, D); with ``return_attention`` also the per-layer

@@ -100,14 +100,16 @@ def cbow_examples(ids: Sequence[int], window: int) -> tuple[Tensor, Tensor]:
     return contexts, torch.tensor(ids, dtype=torch.long)
 
 
-def make_examples(sentences_ids, config: Word2VecConfig) -> tuple[Tensor, Tensor]:
+def make_examples(sentences_ids, config: Word2VecConfig, pairs_fn=None) -> tuple[Tensor, Tensor]:
     """All training examples of a corpus: (inputs, targets).
 
-    skip-gram: inputs (N,) centre ids, targets (N,) context ids.
+    skip-gram: inputs (N,) centre ids, targets (N,) context ids; ``pairs_fn(ids, window)`` makes
+    the (P, 2) pairs of one sentence (default :func:`skipgram_pairs`; any row order works).
     CBOW: inputs (N, 2 window) context ids (PAD_ID = empty slot), targets (N,) centre ids.
     """
     if config.mode == "skipgram":
-        pairs = torch.cat([skipgram_pairs(s, config.window) for s in sentences_ids if len(s) > 1])  # (N, 2)
+        pairs_fn = skipgram_pairs if pairs_fn is None else pairs_fn
+        pairs = torch.cat([pairs_fn(list(s), config.window) for s in sentences_ids if len(s) > 1])  # (N, 2)
         return pairs[:, 0], pairs[:, 1]
     parts = [cbow_examples(s, config.window) for s in sentences_ids if len(s) > 1]
     return torch.cat([c for c, _ in parts]), torch.cat([t for _, t in parts])  # (N, 2w), (N,)

@@ -26,7 +26,7 @@ when two objects' centres fall into the same cell, one of them cannot be predict
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import torch
 import torch.nn as nn
@@ -86,6 +86,12 @@ def encode_targets(boxes: Sequence[torch.Tensor], labels: Sequence[torch.Tensor]
     return target
 
 
+def encode_target(boxes: torch.Tensor, labels: torch.Tensor, grid: int, image_size: int,
+                  num_classes: int) -> torch.Tensor:
+    """One image's target (S, S, 5 + C): ``encode_targets`` for a single (K, 4) boxes, (K,) labels."""
+    return encode_targets([boxes], [labels], grid, image_size, num_classes)[0]
+
+
 def _conv(c_in: int, c_out: int, stride: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False), nn.BatchNorm2d(c_out),
                          nn.LeakyReLU(0.1))
@@ -138,10 +144,11 @@ def yolo_loss(pred: torch.Tensor, target: torch.Tensor, lambda_coord: float = 5.
 
 @torch.no_grad()
 def decode(pred: torch.Tensor, image_size: int, conf_threshold: float = 0.1, iou_threshold: float = 0.5,
-           apply_nms: bool = True) -> list:
+           apply_nms: bool = True, nms: Callable = batched_nms) -> list:
     """Raw outputs (B, S, S, 5 + C) to a list of B dicts of xyxy ``boxes``, ``scores``, ``labels``.
 
     cx = (col + σ(t_x)) s,  w = σ(t_w)² · image_size;   score = σ(o) · softmax(c)_k,  k = argmax
+    ``nms(boxes, scores, labels, iou_threshold)`` -> kept indices (per-class NMS) removes duplicates.
     """
     B, S = pred.shape[0], pred.shape[1]
     s = image_size / S
@@ -159,7 +166,7 @@ def decode(pred: torch.Tensor, image_size: int, conf_threshold: float = 0.1, iou
         keep = scores[b].flatten() > conf_threshold
         bx, sc, lb = boxes[b].reshape(-1, 4)[keep], scores[b].flatten()[keep], label[b].flatten()[keep]
         if apply_nms and len(bx):
-            k = batched_nms(bx, sc, lb, iou_threshold)
+            k = nms(bx, sc, lb, iou_threshold)
             bx, sc, lb = bx[k], sc[k], lb[k]
         out.append({"boxes": bx, "scores": sc, "labels": lb})
     return out

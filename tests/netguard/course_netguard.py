@@ -1,53 +1,14 @@
-"""A network guard for the test run: refuse every connection that is not to loopback.
+"""The course's network guard (course_utils/netguard.py), under the name the test run imports.
 
-The course must run offline (no weights or data sets downloaded at run time). The test run
-installs this guard in the pytest process, and -- through ``sitecustomize`` on ``PYTHONPATH`` --
-in every Python subprocess it starts: Jupyter kernels (nbval, the book build), the book build
-itself. Kernels still talk to their client over loopback, which stays allowed.
+Loaded from its file, not through the package: this runs in every Python process of the test run
+(``sitecustomize``), which need not have the course package installed.
 """
-from __future__ import annotations
+import importlib.util
+from pathlib import Path
 
-import ipaddress
-import socket
+_SOURCE = Path(__file__).resolve().parents[2] / "course_utils" / "netguard.py"
+_spec = importlib.util.spec_from_file_location("_course_netguard_impl", _SOURCE)
+_guard = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_guard)
 
-ENV_FLAG = "COURSE_NETGUARD"
-
-
-class NetworkBlocked(ConnectionRefusedError):
-    """A connection to a non-loopback address was attempted while the guard was on."""
-
-
-def _is_local(address) -> bool:
-    if not isinstance(address, tuple):  # AF_UNIX paths and the like
-        return True
-    host = address[0]
-    if host in ("localhost", "", None):
-        return True
-    try:
-        return ipaddress.ip_address(host.split("%")[0]).is_loopback
-    except ValueError:  # a host name: resolve it without touching the network beyond DNS
-        return False
-
-
-def install() -> None:
-    """Patch ``socket.socket.connect`` (and ``connect_ex``) to refuse non-loopback addresses."""
-    if getattr(socket.socket, "_course_guarded", False):
-        return
-    original_connect, original_connect_ex = socket.socket.connect, socket.socket.connect_ex
-
-    def connect(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
-            raise NetworkBlocked(
-                f"network access to {address!r} is blocked: the course runs offline "
-                "(no downloads at run time; see DESIGN.md, 'Data')."
-            )
-        return original_connect(self, address)
-
-    def connect_ex(self, address):
-        if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_local(address):
-            raise NetworkBlocked(f"network access to {address!r} is blocked: the course runs offline.")
-        return original_connect_ex(self, address)
-
-    socket.socket.connect = connect
-    socket.socket.connect_ex = connect_ex
-    socket.socket._course_guarded = True
+ENV_FLAG, NetworkBlocked, install = _guard.ENV_FLAG, _guard.NetworkBlocked, _guard.install
