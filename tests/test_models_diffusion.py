@@ -129,6 +129,11 @@ def test_classifier_free_guidance():
     x, t = torch.ones(2, 4), torch.zeros(2, dtype=torch.long)
     cond, null = torch.tensor([2, 3]), torch.tensor([0, 0])
     torch.testing.assert_close(guided_eps(fn, x, t, cond, null, 2.0), 2 * fn(x, t, cond))
+    # any guidance function (the learner's, in Chapter 7c) mixes the two branches in its place
+    calls = []
+    mixed = guided_eps(fn, x, t, cond, null, 3.0, guidance=lambda u, c, s: calls.append(s) or c - u)
+    assert calls == [3.0]
+    torch.testing.assert_close(mixed, fn(x, t, cond) - fn(x, t, null))
 
 
 def test_repaint_keeps_known_pixels():

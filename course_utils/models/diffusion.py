@@ -159,20 +159,22 @@ def classifier_free_guidance(eps_uncond: Tensor, eps_cond: Tensor, scale: float)
     return eps_uncond + scale * (eps_cond - eps_uncond)
 
 
-def guided_eps(model_fn: ModelFn, x_t: Tensor, t: Tensor, cond=None, null_cond=None, scale: float = 1.0) -> Tensor:
+def guided_eps(model_fn: ModelFn, x_t: Tensor, t: Tensor, cond=None, null_cond=None, scale: float = 1.0,
+               guidance: Optional[Callable[[Tensor, Tensor, float], Tensor]] = None) -> Tensor:
     """The noise prediction used for sampling: plain, or classifier-free guided.
 
     With ``null_cond`` None (or scale 1) it is ``model_fn(x_t, t, cond)``; otherwise the conditional
-    and unconditional predictions come from one batched call and are mixed with
-    :func:`classifier_free_guidance`.
+    and unconditional predictions come from one batched call and are mixed by ``guidance(ε_∅, ε_c, s)``,
+    by default :func:`classifier_free_guidance` (Chapter 7c passes the learner's own).
     """
+    guidance = classifier_free_guidance if guidance is None else guidance
     if null_cond is None or scale == 1.0:
         return model_fn(x_t, t, cond)
     if scale == 0.0:
         return model_fn(x_t, t, null_cond)
     both = model_fn(torch.cat([x_t, x_t]), torch.cat([t, t]), torch.cat([null_cond, cond]))  # (2B, ...)
     eps_uncond, eps_cond = both.chunk(2)
-    return classifier_free_guidance(eps_uncond, eps_cond, scale)
+    return guidance(eps_uncond, eps_cond, scale)
 
 
 def _reverse_steps(schedule: NoiseSchedule, desc: str):
@@ -205,14 +207,16 @@ def ddpm_sample(model_fn: ModelFn, shape, schedule: NoiseSchedule, generator: Op
 @torch.no_grad()
 def scheduler_sample(model_fn: ModelFn, scheduler, shape, num_inference_steps: int,
                      generator: Optional[torch.Generator] = None, cond=None, null_cond=None,
-                     guidance_scale: float = 1.0, device="cpu", **step_kwargs) -> Tensor:
-    """Sample with any diffusers scheduler (DDIM with few steps, DDPM, ...): the library's loop."""
+                     guidance_scale: float = 1.0, device="cpu", guidance=None, **step_kwargs) -> Tensor:
+    """Sample with any diffusers scheduler (DDIM with few steps, DDPM, ...): the library's loop.
+
+    ``cond``/``null_cond``/``guidance_scale``/``guidance``: see :func:`guided_eps`."""
     scheduler.set_timesteps(capped(num_inference_steps))
     x = torch.randn(shape, generator=generator).to(device) * scheduler.init_noise_sigma
     for i in loop(num_inference_steps, desc=f"{type(scheduler).__name__} sampling"):  # capped like the timesteps
         t = scheduler.timesteps[i]
         tt = torch.full((shape[0],), int(t), dtype=torch.long, device=device)
-        eps = guided_eps(model_fn, x, tt, cond, null_cond, guidance_scale)
+        eps = guided_eps(model_fn, x, tt, cond, null_cond, guidance_scale, guidance)
         x = scheduler.step(eps, int(t), x, generator=generator, **step_kwargs).prev_sample
     return x
 
