@@ -97,6 +97,10 @@ def seed_everything(seed: int = 0, deterministic: bool = True, device: Optional[
     on_cpu = device is None or torch.device(device).type == "cpu"
     if deterministic and on_cpu:
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # Deterministic mode also NaN-fills every new tensor from torch.empty (a debugging aid: a
+        # kernel that reads memory it never wrote shows NaNs). Correct kernels never do, and the fill
+        # cost about a fifth of a small U-Net's training step on the CPU; results are identical.
+        torch.utils.deterministic.fill_uninitialized_memory = False
     else:
         torch.use_deterministic_algorithms(False)
     return torch.Generator().manual_seed(seed)

@@ -156,3 +156,25 @@ def test_margin_signal_settings():
         MammoConfig(shape_cue=1.5)
     with pytest.raises(ValueError, match="spicule"):
         MammoConfig(spicule_width=0)
+
+
+def _box_fill(shape_cue):
+    """Per class (benign, malignant): mean mask-box area / mask area, and mean box area, in pixels."""
+    d = make_mammograms(MammoConfig(image_size=32, n_patients=80, views=1, malignant_fraction=0.5,
+                                    spicule_contrast=0.0, shape_cue=shape_cue), seed=3)
+    keep = [i for i, b in enumerate(d["boxes"]) if len(b)]
+    b = torch.stack([d["boxes"][i][0] for i in keep])  # (K, 4) xyxy
+    box_area = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    ratio = box_area / d["masks"][keep].sum((1, 2)).float()
+    label = d["label"][keep]
+    return {k: (ratio[label == k].mean().item(), box_area[label == k].mean().item()) for k in (BENIGN, MALIGNANT)}
+
+
+def test_shape_cue_zero_leaves_no_outline_or_box_cue():
+    # shape_cue=0 must draw malignant bodies as benign ovals -- outline, mask and box included -- so that
+    # without spicules a crop of the box carries no class signal (the control of chapter 8's context demo).
+    # An irregular outline fills less of its box: box area / mask area ~1.27 for ovals, ~1.56 irregular.
+    irregular, oval = _box_fill(1.0), _box_fill(0.0)
+    assert irregular[MALIGNANT][0] - irregular[BENIGN][0] > 0.2  # the cue exists when asked for
+    assert abs(oval[MALIGNANT][0] - oval[BENIGN][0]) < 0.06  # and is gone at shape_cue=0
+    assert abs(oval[MALIGNANT][1] - oval[BENIGN][1]) < 0.1 * oval[BENIGN][1]  # same box sizes

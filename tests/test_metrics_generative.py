@@ -8,7 +8,8 @@ import scipy.linalg
 import torch
 
 from course_utils.metrics.generative import (
-    class_coverage, frechet_distance, gaussian_frechet_distance, gradient_energy,
+    class_coverage, frechet_distance, frechet_distance_bootstrap, gaussian_frechet_distance,
+    gradient_energy,
 )
 from course_utils.models.classifier import SmallCNN, SmallCNNConfig
 from course_utils.models.judge import load_or_train_judge, train_judge
@@ -56,13 +57,31 @@ def test_identity_symmetry_and_translation():
     assert math.isclose(frechet_distance(a, a + shift), 5.0, rel_tol=1e-8)
 
 
-def test_frechet_errors():
+@pytest.mark.parametrize("distance", [frechet_distance, frechet_distance_bootstrap])
+def test_frechet_errors(distance):
     with pytest.raises(ValueError, match="feature sizes"):
-        frechet_distance(torch.randn(5, 3), torch.randn(5, 4))
+        distance(torch.randn(5, 3), torch.randn(5, 4))
     with pytest.raises(ValueError, match="at least 2"):
-        frechet_distance(torch.randn(1, 3), torch.randn(5, 3))
+        distance(torch.randn(5, 3), torch.randn(1, 3))
     with pytest.raises(ValueError, match="matrix"):
         frechet_distance(torch.randn(5), torch.randn(5))
+    with pytest.raises(ValueError, match="n_boot"):
+        frechet_distance_bootstrap(torch.randn(5, 3), torch.randn(5, 3), n_boot=0)
+
+
+def test_bootstrap_equals_the_loop_over_the_same_resamples():
+    g = torch.Generator().manual_seed(4)
+    ref = torch.randn(400, 6, generator=g) @ torch.randn(6, 6, generator=g)
+    feats = torch.randn(60, 6, generator=g) * 1.5 + 0.3
+    boot = frechet_distance_bootstrap(ref, feats, n_boot=25, generator=torch.Generator().manual_seed(9))
+    # the documented draw: one (n_boot, N) matrix of row indices from the generator
+    idx = torch.randint(60, (25, 60), generator=torch.Generator().manual_seed(9))
+    loop = torch.tensor([frechet_distance(ref, feats[i]) for i in idx], dtype=torch.float64)
+    assert boot.shape == (25,) and boot.dtype == torch.float64
+    torch.testing.assert_close(boot, loop, rtol=1e-9, atol=1e-9)
+    assert len(set(boot.tolist())) > 1  # the resamples differ
+    # resampling with replacement repeats rows: the resampled FDs sit above the estimate (bias)
+    assert boot.mean() > frechet_distance(ref, feats)
 
 
 def test_class_coverage():

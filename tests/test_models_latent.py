@@ -70,6 +70,24 @@ def test_text_unet_with_and_without_pooled_vector():
     assert step_seconds(lambda: fn(x, t, c).pow(2).mean(), pooled.parameters(), steps=1) > 0
 
 
+def test_text_unet_with_two_pooled_slots():
+    x, t = torch.randn(2, 4, 8, 8), torch.tensor([3, 7])
+    unet = build_text_unet(8, 4, (16, 32), context_dim=32, head_dim=8, pooled_dim=64)
+    fn = text_unet_fn(unet)
+    c = torch.randn(2, 7, 32)  # 5 context tokens + two pooled slots
+    out = fn(x, t, c)
+    assert out.shape == x.shape
+    for row in (-2, -1):  # each slot reaches the time embedding
+        changed = c.clone()
+        changed[:, row] += 1.0
+        assert not torch.allclose(fn(x, t, changed), out)
+    changed = c.clone()
+    changed[:, -3] += 1.0  # the last context token is a token (cross-attention), not a slot
+    assert not torch.allclose(fn(x, t, changed), out)
+    with pytest.raises(ValueError, match="multiple of context_dim"):
+        build_text_unet(8, 4, (16, 32), context_dim=32, head_dim=8, pooled_dim=48)
+
+
 def test_load_or_train_clip_loads_a_matching_saved_model(tmp_path, monkeypatch):
     from course_utils.models import clip as clip_module
     from course_utils.models.clip import TinyClipConfig, build_tiny_clip, load_or_train_clip, save_clip

@@ -89,6 +89,8 @@ def test_deterministic_kernels_only_on_the_cpu():
     assert not torch.are_deterministic_algorithms_enabled()
     runtime.seed_everything(0)
     assert torch.are_deterministic_algorithms_enabled()
+    # deterministic kernels without the NaN fill of torch.empty (a debugging aid that costs time)
+    assert torch.utils.deterministic.fill_uninitialized_memory is False
 
 
 def test_learning_target_prints_and_raises(monkeypatch, capsys):

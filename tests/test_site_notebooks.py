@@ -90,3 +90,25 @@ def test_course_style_is_applied_by_setup():
     assert len(set(map(str, styles))) == len(styles), "each line of a plot gets its own dash pattern too"
     assert mpl.rcParams["image.cmap"] == "viridis"
     mpl.rcdefaults()
+
+
+_ONLINE_BRANCH = re.compile(r"^if\s+[\w.]*online\(\)", re.M)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_online_only_cells_sit_under_an_optional_admonition(path):
+    """A cell that runs only with the network (``if online(): ...``) is announced by an
+    ``{admonition}`` with ``:class: optional`` in one of the two markdown cells before it, which
+    says what the reader would see (the site styles it; the student notebook shows a block quote)."""
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    cells = nb["cells"]
+    text = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"] for c in cells]
+    missing = []
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code" or not _ONLINE_BRANCH.search(text[i]):
+            continue
+        before = [text[j] for j in range(max(0, i - 2), i) if cells[j]["cell_type"] == "markdown"]
+        if not any("{admonition}" in t and ":class: optional" in t for t in before):
+            missing.append(i)
+    assert not missing, (f"{path.name}: cells {missing} run only online but no optional admonition "
+                         "announces them (see the site's conventions)")

@@ -167,13 +167,14 @@ def mass_shape(n: int, cx: float, cy: float, r0: float, malignant: bool, rng: np
     else:
         amps = np.array([rng.uniform(0.0, 0.15), 0, 0, 0])
     phases = rng.uniform(0, 2 * np.pi, size=4)
-    # r(θ) = r₀ (1 + Σ_k a_k cos(k θ + φ_k))
-    r = r0 * (1 + (amps[:, None, None] * np.cos(ks[:, None, None] * theta + phases[:, None, None])).sum(0))
     edge = 0.6 if malignant else 1.2  # benign margins are smooth (a wide soft edge)
     if malignant and shape_cue != 1.0:  # blend towards a benign oval (cue 0: the benign distribution)
         oval = np.array([(amps[0] - 0.08) * 1.25, 0, 0, 0])  # a_2 mapped from [0.08, 0.2] to [0, 0.15]
         amps = shape_cue * amps + (1 - shape_cue) * oval
         edge = shape_cue * 0.6 + (1 - shape_cue) * 1.2
+    # r(θ) = r₀ (1 + Σ_k a_k cos(k θ + φ_k)), with the amplitudes after the blend: the outline, the
+    # mask and so the box all follow shape_cue (at 0 a malignant body is a benign oval in every way)
+    r = r0 * (1 + (amps[:, None, None] * np.cos(ks[:, None, None] * theta + phases[:, None, None])).sum(0))
     body = 1 / (1 + np.exp(-(r - rho) / (0.35 * edge)))  # (n, n) soft inside-indicator
     mask = rho <= r
     spic = np.zeros((n, n))

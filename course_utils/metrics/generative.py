@@ -10,6 +10,12 @@
   matrix Σ_a^½ Σ_b Σ_a^½, which has the same eigenvalues as Σ_a Σ_b. The tests compare it with
   ``scipy.linalg.sqrtm`` and with the closed form for known Gaussians.
 
+* **Bootstrap of a Fréchet distance**: how much FD would move with another draw of the same number
+  of samples. Resample the sample features with replacement (the reference set stays fixed) and
+  recompute FD, all resamples at once -- no image is generated again. Duplicated rows shrink the
+  resampled covariance's effective sample size, so the resampled FDs sit somewhat above the
+  estimate itself (FD's small-sample bias, made visible).
+
 * **Class coverage** of a set of samples, from a classifier's predicted classes: the histogram
   p_k (fraction of samples per class), how many classes hold at least ``min_fraction`` of the
   samples, and the normalised entropy
@@ -27,6 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 from torch import Tensor
@@ -47,20 +54,28 @@ def _sqrt_psd(m: Tensor) -> Tensor:
     return (v * w.clamp(min=0).sqrt()) @ v.T
 
 
+def _frechet_terms(mu_a: Tensor, cov_a: Tensor, root_a: Tensor, mu_b: Tensor, cov_b: Tensor) -> Tensor:
+    """FD between N(mu_a, cov_a) and each N(mu_b, cov_b); ``root_a`` = Σ_a^½.
+
+    mu_b (..., D) and cov_b (..., D, D) may carry leading batch dimensions; returns (...).
+    """
+    middle = root_a @ cov_b @ root_a  # Σ_a^½ Σ_b Σ_a^½: same eigenvalues as Σ_a Σ_b, (..., D, D)
+    middle = 0.5 * (middle + middle.transpose(-1, -2))  # symmetric up to rounding
+    # Tr((Σ_a Σ_b)^½) = Σ_i sqrt(λ_i)
+    tr_sqrt = torch.linalg.eigvalsh(middle).clamp(min=0).sqrt().sum(-1)  # (...)
+    trace_b = cov_b.diagonal(dim1=-2, dim2=-1).sum(-1)  # (...)
+    # FD = ||μ_a − μ_b||² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^½)
+    fd = (mu_a - mu_b).pow(2).sum(-1) + torch.trace(cov_a) + trace_b - 2 * tr_sqrt
+    return fd.clamp(min=0.0)
+
+
 def gaussian_frechet_distance(mu_a: Tensor, cov_a: Tensor, mu_b: Tensor, cov_b: Tensor) -> float:
     """Fréchet distance between N(mu_a, cov_a) and N(mu_b, cov_b) (float64)."""
     mu_a, mu_b, cov_a, cov_b = (torch.as_tensor(t).double() for t in (mu_a, mu_b, cov_a, cov_b))
     if mu_a.shape != mu_b.shape or cov_a.shape != cov_b.shape or cov_a.shape != (len(mu_a), len(mu_a)):
         raise ValueError(f"shapes do not match: mu {tuple(mu_a.shape)}, {tuple(mu_b.shape)}; "
                          f"cov {tuple(cov_a.shape)}, {tuple(cov_b.shape)}.")
-    root_a = _sqrt_psd(cov_a)  # Σ_a^½
-    middle = root_a @ cov_b @ root_a  # Σ_a^½ Σ_b Σ_a^½: same eigenvalues as Σ_a Σ_b
-    middle = 0.5 * (middle + middle.T)  # symmetric up to rounding
-    # Tr((Σ_a Σ_b)^½) = Σ_i sqrt(λ_i)
-    tr_sqrt = torch.linalg.eigvalsh(middle).clamp(min=0).sqrt().sum()
-    # FD = ||μ_a − μ_b||² + Tr(Σ_a + Σ_b − 2 (Σ_a Σ_b)^½)
-    fd = (mu_a - mu_b).pow(2).sum() + torch.trace(cov_a) + torch.trace(cov_b) - 2 * tr_sqrt
-    return max(fd.item(), 0.0)
+    return _frechet_terms(mu_a, cov_a, _sqrt_psd(cov_a), mu_b, cov_b).item()
 
 
 def frechet_distance(feats_a, feats_b) -> float:
@@ -73,6 +88,29 @@ def frechet_distance(feats_a, feats_b) -> float:
         raise ValueError(f"feature sizes differ: {a.shape[1]} and {b.shape[1]}.")
     return gaussian_frechet_distance(a.mean(0), torch.cov(a.T).reshape(a.shape[1], -1),
                                      b.mean(0), torch.cov(b.T).reshape(b.shape[1], -1))
+
+
+def frechet_distance_bootstrap(feats_ref, feats, n_boot: int = 200,
+                               generator: Optional[torch.Generator] = None) -> Tensor:
+    """Fréchet distances between ``feats_ref`` (N_a, D) and ``n_boot`` resamples of ``feats`` (N, D).
+
+    Resample r draws N rows of ``feats`` with replacement, idx_r ~ U{0..N-1}^N (one (n_boot, N)
+    draw from ``generator``), and returns FD(feats_ref, feats[idx_r]) for every r, (n_boot,) float64:
+    the same numbers as calling :func:`frechet_distance` in a loop, computed as one batch
+    (μ_r (n_boot, D), Σ_r (n_boot, D, D), one batched eigendecomposition).
+    """
+    a, b = _as_features(feats_ref, "feats_ref"), _as_features(feats, "feats")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"feature sizes differ: {a.shape[1]} and {b.shape[1]}.")
+    if n_boot < 1:
+        raise ValueError(f"n_boot={n_boot}: need at least one resample.")
+    mu_a, cov_a = a.mean(0), torch.cov(a.T).reshape(a.shape[1], -1)
+    idx = torch.randint(len(b), (n_boot, len(b)), generator=generator)  # (n_boot, N)
+    resampled = b[idx]  # (n_boot, N, D)
+    mu_b = resampled.mean(1)  # (n_boot, D)
+    centred = resampled - mu_b[:, None]  # (n_boot, N, D)
+    cov_b = centred.transpose(1, 2) @ centred / (len(b) - 1)  # (n_boot, D, D), unbiased
+    return _frechet_terms(mu_a, cov_a, _sqrt_psd(cov_a), mu_b, cov_b)  # (n_boot,)
 
 
 @dataclass

@@ -136,8 +136,11 @@ def build_text_unet(sample_size: int = 8, channels: int = 4, widths=(32, 64), co
     ``pooled_dim``: also add a projection of one pooled conditioning vector (the CLIP embedding,
     passed as ``class_labels``) to the time embedding, as DALL-E 2's decoder and SDXL do; it
     reaches every ResNet block, so the condition is learned in far fewer steps than through
-    cross-attention alone.
+    cross-attention alone. A multiple k · context_dim gives k pooled slots (e.g. a text embedding
+    and an image embedding, each zero when absent): see :func:`text_unet_fn`.
     """
+    if pooled_dim is not None and pooled_dim % context_dim:
+        raise ValueError(f"pooled_dim={pooled_dim} must be a multiple of context_dim={context_dim}.")
     extra = {} if pooled_dim is None else dict(class_embed_type="projection",
                                                projection_class_embeddings_input_dim=pooled_dim)
     from diffusers import UNet2DConditionModel
@@ -153,16 +156,18 @@ def build_text_unet(sample_size: int = 8, channels: int = 4, widths=(32, 64), co
 def text_unet_fn(unet):
     """model_fn(x_t, t, c) for ``course_utils.models.diffusion``'s loops.
 
-    ``c``: the context (B, L, d) alone, or -- for a U-Net built with ``pooled_dim`` -- the context
-    with the pooled vector appended as one more token (B, L + 1, d): the last token is split off
-    and passed as ``class_labels`` (one tensor keeps the condition-dropping and guidance code generic).
+    ``c``: the context (B, L, d) alone, or -- for a U-Net built with ``pooled_dim`` = k · d -- the
+    context with the k pooled vectors appended as k more tokens (B, L + k, d): the last k tokens are
+    split off, concatenated and passed as ``class_labels`` (one tensor keeps the condition-dropping
+    and guidance code generic).
     """
     def fn(x, t, c):
         if unet.config.class_embed_type == "projection":
+            k = unet.config.projection_class_embeddings_input_dim // c.shape[-1]  # pooled slots
             # a unit CLIP vector has entries of about 1/√d: scale it to norm √d (entries of about 1, like
             # the learned class embeddings of UNet2DModel) so that it is not drowned by the time embedding
-            pooled = c[:, -1] * c.shape[-1] ** 0.5  # (B, d)
-            return unet(x, t, encoder_hidden_states=c[:, :-1], class_labels=pooled).sample
+            pooled = c[:, -k:].flatten(1) * c.shape[-1] ** 0.5  # (B, k d)
+            return unet(x, t, encoder_hidden_states=c[:, :-k], class_labels=pooled).sample
         return unet(x, t, encoder_hidden_states=c).sample
     return fn
 
