@@ -27,8 +27,3 @@ def failure(exercise_id, answer):
 def failed_cases(result):
     return [c.name for c in result.cases if not c.passed]
 
-
-def assert_fails_case(exercise_id, answer, case_part):
-    """``answer`` fails the check, and one of the failed cases is the one named ``case_part``."""
-    result, _ = failure(exercise_id, answer)
-    assert any(case_part in name for name in failed_cases(result)), failed_cases(result)

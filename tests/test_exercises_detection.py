@@ -5,7 +5,8 @@ import torch
 from torchvision.ops import box_iou
 
 from course_utils.exercises import run_check
-from exercise_support import assert_fails_case, book, failed_cases, failure  # noqa: F401  (book: a fixture)
+from exercise_conditions import assert_mistake, case
+from exercise_support import book, failed_cases, failure  # noqa: F401  (book: a fixture)
 
 
 # --- iou -----------------------------------------------------------------------------------------
@@ -223,7 +224,7 @@ def encode_ceil_minus_one(boxes, labels, grid, image_size, num_classes):  # a bo
     ("detection.encode_yolo_target", encode_ceil_minus_one, "border between two cells"),
 ])
 def test_new_boundary_cases_catch_their_mistakes(exercise_id, answer, expected_case):
-    assert_fails_case(exercise_id, answer, expected_case)
+    assert_mistake(exercise_id, answer, (), holds=case(expected_case))
 
 
 def test_alternative_answers_pass():

@@ -5,7 +5,8 @@ import torch
 import torch.nn.functional as F
 
 from course_utils.exercises import run_check
-from exercise_support import assert_fails_case, book, failed_cases, failure  # noqa: F401  (book: a fixture)
+from exercise_conditions import assert_mistake, case
+from exercise_support import book, failed_cases, failure  # noqa: F401  (book: a fixture)
 
 bce = F.binary_cross_entropy_with_logits
 
@@ -214,4 +215,4 @@ def g_loss_value_from_detached(D, fake):  # right value, gradient of a different
     ("gans.generator_loss", g_loss_value_from_detached, "G's gradients"),
 ])
 def test_gradient_and_saturation_cases(exercise_id, answer, expected):
-    assert_fails_case(exercise_id, answer, expected)
+    assert_mistake(exercise_id, answer, (), holds=case(expected))
