@@ -100,12 +100,13 @@ def training_denoiser(monkeypatch):
                                                           batch_size=4, device="cuda"))
     assert_on_cuda(unet)
     monkeypatch.undo()
-    # a text U-Net with (N, L, D) contexts and a (1, L, D) null context
+    # a text U-Net with (N, L, D) contexts and a (1, L, D) null context, predicting v (Chapter 7c)
     unet = text_unet(pooled=True)
     latents, contexts = torch.randn(6, 4, 8, 8), torch.randn(6, 6, 16)
     run_training_path(monkeypatch, lambda: train_denoiser(unet, latents, SCHEDULE, 2, model_fn=text_unet_fn(unet),
                                                           conditions=contexts, null_condition=torch.zeros(1, 6, 16),
-                                                          drop_prob=0.5, batch_size=4, device="cuda"))
+                                                          drop_prob=0.5, batch_size=4, device="cuda",
+                                                          prediction="v_prediction"))
     assert_on_cuda(unet)
 
 

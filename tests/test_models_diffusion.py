@@ -6,7 +6,7 @@ from torch import nn
 
 from course_utils.models.diffusion import (
     NoiseSchedule, build_pixel_unet, classifier_free_guidance, ddpm_sample, ddpm_step, guided_eps, predicted_x0,
-    q_sample, repaint, scheduler_sample, train_denoiser, unet_fn,
+    q_sample, repaint, scheduler_sample, train_denoiser, unet_fn, v_target,
 )
 
 
@@ -234,3 +234,40 @@ def test_train_denoiser_uses_the_given_noising_function():
     net = nn.Conv2d(1, 1, 3, padding=1)
     train_denoiser(net, data, schedule, 2, model_fn=lambda x, t, c: net(x), noising=noising, batch_size=4)
     assert calls == [(4,), (4,)]
+
+
+def test_v_target_equals_diffusers_velocity_and_recovers_x0_and_noise():
+    schedule = NoiseSchedule(100, scaled=True)
+    g = torch.Generator().manual_seed(0)
+    x0, noise = torch.randn(5, 3, 4, 4, generator=g), torch.randn(5, 3, 4, 4, generator=g)
+    t = torch.tensor([0, 10, 50, 80, 99])
+    v = v_target(x0, t, noise, schedule)
+    reference = DDPMScheduler(**schedule.diffusers_config(), prediction_type="v_prediction")
+    torch.testing.assert_close(v, reference.get_velocity(x0, noise, t))
+    x_t = q_sample(x0, t, noise, schedule)
+    abar = schedule.alpha_bars[t].reshape(-1, 1, 1, 1)
+    torch.testing.assert_close(abar.sqrt() * x_t - (1 - abar).sqrt() * v, x0)  # x_0 back
+    torch.testing.assert_close((1 - abar).sqrt() * x_t + abar.sqrt() * v, noise)  # ε back
+    with pytest.raises(ValueError, match="same shape"):
+        v_target(x0, t, noise[:, :1], schedule)
+
+
+def test_train_denoiser_v_prediction_learns_what_ddim_decodes():
+    """A v-trained denoiser that has learnt a constant image: DDIM told prediction_type='v_prediction'
+    draws that image, while reading the same outputs as ε would not."""
+    torch.manual_seed(0)
+    unet = build_pixel_unet(8, 1, (8, 16))
+    data = torch.full((64, 1, 8, 8), 0.6)
+    schedule = NoiseSchedule(40, scaled=True)
+    history = train_denoiser(unet, data, schedule, 60, batch_size=16, lr=3e-3, prediction="v_prediction")
+    assert history.mean(last=10) < 0.5 * history.mean(first=10)
+    fn = unet_fn(unet)
+    means = {}
+    for kind in ("v_prediction", "epsilon"):
+        ddim = DDIMScheduler(**schedule.diffusers_config(clip_sample=True), prediction_type=kind)
+        x = scheduler_sample(fn, ddim, (8, 1, 8, 8), 10, torch.Generator().manual_seed(1))
+        means[kind] = x.mean().item()
+    assert abs(means["v_prediction"] - 0.6) < 0.15
+    assert abs(means["epsilon"] - 0.6) > 0.3
+    with pytest.raises(ValueError, match="v_prediction"):
+        train_denoiser(unet, data, schedule, 1, prediction="x0")

@@ -12,6 +12,13 @@ and, because Gaussians compose, any x_t follows from x_0 in one jump (the closed
 
     L = E_{x_0, t, ε} ‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t)‖²
 
+or, as *v-prediction* (Salimans & Ho, 2022), the velocity v = √ᾱ_t ε - √(1-ᾱ_t) x_0. Written for the
+clean image, with SNR(t) = ᾱ_t / (1-ᾱ_t), the two losses weight the same error differently:
+
+    ‖ε - ε̂‖² = SNR(t) · ‖x_0 - x̂_0‖²        ‖v - v̂‖² = (1 + SNR(t)) · ‖x_0 - x̂_0‖²
+
+so ε-prediction hardly trains x̂_0 at high noise (SNR ≈ 0), where sampling lays out the image.
+
 **Sampling** runs the chain backwards from x_T ~ N(0, I) with the posterior mean and variance
 
     x_{t-1} = 1/√α_t · (x_t - β_t/√(1-ᾱ_t) · ε_θ(x_t, t)) + σ_t z,   z ~ N(0, I),  z = 0 at t = 0
@@ -111,6 +118,17 @@ def q_sample(x0: Tensor, t: Tensor, noise: Tensor, schedule: NoiseSchedule) -> T
     abar = _gather(schedule.alpha_bars.to(x0.device), t, x0.dim())  # (B, 1, ..., 1)
     # x_t = √ᾱ_t x_0 + √(1 - ᾱ_t) ε
     return abar.sqrt() * x0 + (1 - abar).sqrt() * noise
+
+
+def v_target(x0: Tensor, t: Tensor, noise: Tensor, schedule: NoiseSchedule) -> Tensor:
+    """The velocity v = √ᾱ_t ε - √(1-ᾱ_t) x_0 that a v-prediction network learns (diffusers'
+    ``get_velocity``); with x_t it gives back x_0 = √ᾱ_t x_t - √(1-ᾱ_t) v and ε = √(1-ᾱ_t) x_t + √ᾱ_t v."""
+    if x0.shape != noise.shape:
+        raise ValueError(f"x0 {tuple(x0.shape)} and noise {tuple(noise.shape)} must have the same shape.")
+    _check_t(t, schedule)
+    abar = _gather(schedule.alpha_bars.to(x0.device), t, x0.dim())  # (B, 1, ..., 1)
+    # v = √ᾱ_t ε - √(1 - ᾱ_t) x_0
+    return abar.sqrt() * noise - (1 - abar).sqrt() * x0
 
 
 def predicted_x0(x_t: Tensor, t: Tensor, eps: Tensor, schedule: NoiseSchedule) -> Tensor:
@@ -258,8 +276,13 @@ def train_denoiser(model: nn.Module, data: Tensor, schedule: NoiseSchedule, step
                    model_fn: Optional[ModelFn] = None, conditions: Optional[Tensor] = None,
                    null_condition: Optional[Tensor] = None, drop_prob: float = 0.0, batch_size: int = 64,
                    lr: float = 2e-3, seed: int = 0, device=None,
-                   noising: Optional[Callable[[Tensor, Tensor, Tensor], Tensor]] = None) -> History:
+                   noising: Optional[Callable[[Tensor, Tensor, Tensor], Tensor]] = None,
+                   prediction: str = "epsilon") -> History:
     """Train ε_θ with L = ‖ε - ε_θ(√ᾱ_t x_0 + √(1-ᾱ_t) ε, t, c)‖², t ~ U{0..T-1}; return the History.
+
+    ``prediction``: what the network outputs, in diffusers' words -- "epsilon" (the noise, as above) or
+    "v_prediction" (L = ‖v - v_θ(x_t, t, c)‖², v from :func:`v_target`). A sampler must be told the
+    same: ``DDIMScheduler(..., prediction_type=prediction)``.
 
     ``model`` is the network that ``train.fit`` trains (AdamW, one-cycle with 10 % warm-up) on
     ``device``; ``model_fn(x_t, t, c)`` is how to call it for a noise prediction (default
@@ -277,6 +300,8 @@ def train_denoiser(model: nn.Module, data: Tensor, schedule: NoiseSchedule, step
         raise ValueError(f"{len(data)} images but {len(conditions)} conditions: they must align.")
     if drop_prob > 0 and null_condition is None:
         raise ValueError("drop_prob > 0 needs a null_condition to put in place of the dropped conditions.")
+    if prediction not in ("epsilon", "v_prediction"):
+        raise ValueError(f"prediction={prediction!r}: use 'epsilon' or 'v_prediction'.")
     model_fn = unet_fn(model) if model_fn is None else model_fn
     if noising is None:
         noising = lambda x0, t, noise: q_sample(x0, t, noise, schedule)  # noqa: E731
@@ -297,6 +322,8 @@ def train_denoiser(model: nn.Module, data: Tensor, schedule: NoiseSchedule, step
 
     def loss_fn(_, x0, t, noise, c):
         x_t = noising(x0, t, noise)  # √ᾱ_t x_0 + √(1-ᾱ_t) ε
+        if prediction == "v_prediction":
+            return F.mse_loss(model_fn(x_t, t, c), v_target(x0, t, noise, schedule))  # ‖v - v_θ‖²
         return F.mse_loss(model_fn(x_t, t, c), noise)  # ‖ε - ε_θ(x_t, t, c)‖²
 
     return fit(model, loss_fn, make_batch, steps=steps, lr=lr, optimizer="adamw", weight_decay=0.0, warmup=0.1,
